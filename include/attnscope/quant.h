@@ -13,9 +13,12 @@ namespace attnscope::quant {
 
 struct Kernels {
   GgmlType type;
-  // Dequantizes n elements (a whole number of blocks) starting at src.
+  // Dequantizes n elements (a whole number of blocks) starting at src, bit-exactly
+  // as ggml does. src needs no alignment; a trailing partial block is ignored.
   void (*dequantize)(const void* src, float* dst, int64_t n);
-  // sum_i dequant(row)[i] * x[i] over n elements (a whole number of blocks).
+  // sum_i dequant(row)[i] * x[i] over n elements (a whole number of blocks),
+  // accumulated in float in a fixed order (src/quant/kernels_impl.h): deterministic,
+  // and the same bits as matmul_rows gives for that row and token.
   float (*dot)(const void* row, const float* x, int64_t n);
 };
 
@@ -34,7 +37,10 @@ struct Matrix {
 
 // y[t, r] = dot(w row r, x[t, :]) for t < n_tokens and r in [row_begin, row_end).
 // x: (n_tokens, n_cols) row-major; y: (n_tokens, n_rows) row-major.
-// Single-threaded; callers split [0, n_rows) across threads.
+// Single-threaded; callers split [0, n_rows) across threads. Rows outside the range
+// are not touched. Uses a thread_local buffer of n_cols floats for multi-token input.
+// Preconditions (checked by callers, e.g. with ggml_row_bytes): kernels(w.type) is
+// non-null and n_cols is a whole number of blocks; otherwise nothing is written.
 void matmul_rows(const Matrix& w, const float* x, int64_t n_tokens, float* y,
                  int64_t row_begin, int64_t row_end);
 
