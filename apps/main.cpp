@@ -1,1 +1,54 @@
-int main() { return 0; }
+// attnscope: see what a language model pays attention to.
+#include <exception>
+#include <iostream>
+#include <string>
+
+#include "cli.h"
+
+namespace {
+
+void print_overview(std::ostream& out) {
+  out << "attnscope " ATTNSCOPE_VERSION " - see what a language model pays attention to\n\n"
+      << "usage: attnscope <command> [options]\n\ncommands:\n";
+  for (const auto& c : attnscope::cli::commands()) {
+    out << "  " << c.name << std::string(12 - std::string(c.name).size(), ' ') << c.summary << "\n";
+  }
+  out << "\nRun 'attnscope <command> --help' for a command's options and examples.\n"
+      << "\nexamples:\n"
+      << "  attnscope info model.gguf\n"
+      << "  attnscope generate -m model.gguf -p \"Once upon a time\" -n 32\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using attnscope::cli::kExitUsage;
+  if (argc < 2) {
+    print_overview(std::cerr);
+    return kExitUsage;
+  }
+  const std::string name = argv[1];
+  if (name == "-h" || name == "--help" || name == "help") {
+    print_overview(std::cout);
+    return 0;
+  }
+  if (name == "--version" || name == "version") {
+    std::cout << "attnscope " ATTNSCOPE_VERSION "\n";
+    return 0;
+  }
+  for (const auto& c : attnscope::cli::commands()) {
+    if (name != c.name) continue;
+    try {
+      return c.run(argc - 1, argv + 1);
+    } catch (const std::bad_alloc&) {
+      std::cerr << "attnscope " << name << ": error: out of memory\n";
+      return attnscope::cli::kExitRuntime;
+    } catch (const std::exception& e) {  // a bug, not an expected error: still exit cleanly
+      std::cerr << "attnscope " << name << ": internal error: " << e.what() << "\n";
+      return attnscope::cli::kExitRuntime;
+    }
+  }
+  std::cerr << "attnscope: error: unknown command '" << name << "'\n"
+            << "usage: attnscope <command> [options]  (see attnscope --help)\n";
+  return kExitUsage;
+}

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -73,6 +74,8 @@ class File {
   uint32_t version() const { return version_; }
   uint64_t alignment() const { return alignment_; }
   uint64_t file_size() const { return file_size_; }
+  // Absolute file offset of the data section (tensor offsets are relative to it).
+  uint64_t data_offset() const { return data_offset_; }
 
   // Metadata in file order.
   const std::vector<std::pair<std::string, Value>>& metadata() const { return metadata_; }
@@ -98,8 +101,11 @@ class File {
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;
   uint64_t file_size_ = 0;
+  uint64_t data_offset_ = 0;
   std::vector<std::pair<std::string, Value>> metadata_;
   std::vector<TensorInfo> tensors_;
+  std::map<std::string, size_t, std::less<>> key_index_;     // key -> index in metadata_
+  std::map<std::string, size_t, std::less<>> tensor_index_;  // name -> index in tensors_
   std::shared_ptr<const MappedFile> mapping_;  // set by open(); keeps `data` pointers valid
 };
 

@@ -1,0 +1,46 @@
+// The generation loop: prefill the prompt, then sample and feed one token at a time,
+// with an observer attached throughout.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "attnscope/observer.h"
+#include "attnscope/result.h"
+#include "attnscope/sampling.h"
+#include "attnscope/session.h"
+
+namespace attnscope {
+
+struct GenerateOptions {
+  int32_t max_new_tokens = 64;
+  SamplingParams sampling;
+  bool stop_at_end_of_generation = true;  // stop after EOS / EOT
+  // Also evaluate the last generated token (no sampling), so that every token of the
+  // final sequence has its own attention row.
+  bool final_step = false;
+};
+
+enum class StopReason { kLength, kEndOfGeneration, kContextFull, kCallback };
+const char* stop_reason_name(StopReason reason);
+
+struct GenerateResult {
+  std::vector<int32_t> generated;  // sampled ids, in order
+  StopReason stop_reason = StopReason::kLength;
+  double prefill_seconds = 0.0;
+  double decode_seconds = 0.0;
+};
+
+// Called with each sampled token; return false to stop.
+using TokenCallback = std::function<bool(int32_t token)>;
+
+// The session must be empty (n_past() == 0). A prompt that does not fit the
+// context is an error that says both lengths.
+Result<GenerateResult> generate(Session& session, std::span<const int32_t> prompt,
+                                const GenerateOptions& options, Observer* observer = nullptr,
+                                const TokenCallback& on_token = nullptr);
+
+}  // namespace attnscope

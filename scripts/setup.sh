@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The README's first command: installs the dependencies (apt), builds attnscope, and
+# runs it on a model.
+#   scripts/setup.sh [MODEL.gguf] [PROMPT]
+# Without a MODEL it uses the first models/*.gguf in the repository, if any.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+scripts/build.sh
+bin=build/attnscope
+
+model=${1:-${ATTNSCOPE_MODEL:-}}
+prompt=${2:-"The quick brown fox jumps over the lazy dog. The quick brown"}
+if [ -z "$model" ]; then
+  for candidate in models/*.gguf; do
+    if [ -f "$candidate" ]; then model=$candidate; break; fi
+  done
+fi
+if [ -z "$model" ]; then
+  cat <<MSG
+
+attnscope is built: $PWD/$bin
+No model was given. Point it at any GGUF file of the llama, qwen2 or qwen3 architecture:
+
+  scripts/setup.sh path/to/model.gguf
+  $bin info path/to/model.gguf
+  $bin generate -m path/to/model.gguf -p "Once upon a time" -n 32
+MSG
+  exit 0
+fi
+
+echo
+"$bin" info "$model"
+echo
+echo "== $bin generate -m $model -p \"$prompt\" -n 32"
+"$bin" generate -m "$model" -p "$prompt" -n 32 --echo
+echo
+echo "attnscope is built: $PWD/$bin  (try '$bin --help')"

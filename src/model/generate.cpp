@@ -1,0 +1,68 @@
+#include "attnscope/generate.h"
+
+#include <chrono>
+
+namespace attnscope {
+
+const char* stop_reason_name(StopReason reason) {
+  switch (reason) {
+    case StopReason::kLength: return "length";
+    case StopReason::kEndOfGeneration: return "end-of-generation";
+    case StopReason::kContextFull: return "context-full";
+    case StopReason::kCallback: return "stopped";
+  }
+  return "unknown";
+}
+
+Result<GenerateResult> generate(Session& session, std::span<const int32_t> prompt,
+                                const GenerateOptions& options, Observer* observer,
+                                const TokenCallback& on_token) {
+  using Clock = std::chrono::steady_clock;
+  if (prompt.empty()) return make_error("the prompt has no tokens");
+  if (session.n_past() != 0) return make_error("generate needs a fresh session");
+  if (options.max_new_tokens < 0) {
+    return make_error("invalid number of tokens to generate {}: expected >= 0", options.max_new_tokens);
+  }
+  ATTN_RETURN_IF_ERROR(options.sampling.validate());
+  if (static_cast<int64_t>(prompt.size()) > session.n_ctx()) {
+    return make_error("the prompt has {} tokens, more than the context length of {}", prompt.size(),
+                      session.n_ctx());
+  }
+
+  GenerateResult result;
+  const auto t0 = Clock::now();
+  ATTN_RETURN_IF_ERROR(session.eval(prompt, observer));
+  const auto t1 = Clock::now();
+  result.prefill_seconds = std::chrono::duration<double>(t1 - t0).count();
+
+  Sampler sampler(options.sampling);
+  const Tokenizer& tokenizer = session.model().tokenizer();
+  for (int32_t i = 0; i < options.max_new_tokens; ++i) {
+    const int32_t token = sampler.sample(session.last_logits());
+    result.generated.push_back(token);
+    const bool keep_going = !on_token || on_token(token);
+    const bool is_last = i + 1 == options.max_new_tokens;
+    if (options.stop_at_end_of_generation && tokenizer.is_end_of_generation(token)) {
+      result.stop_reason = StopReason::kEndOfGeneration;
+    } else if (!keep_going) {
+      result.stop_reason = StopReason::kCallback;
+    } else if (session.n_past() >= session.n_ctx()) {
+      result.stop_reason = StopReason::kContextFull;
+      break;  // no room to feed this token
+    } else if (!is_last) {
+      const int32_t one[1] = {token};
+      ATTN_RETURN_IF_ERROR(session.eval(one, observer));
+      continue;
+    }
+    // Stopping after `token`: optionally feed it once more for its attention row.
+    if (options.final_step && session.n_past() < session.n_ctx()) {
+      const int32_t one[1] = {token};
+      ATTN_RETURN_IF_ERROR(session.eval(one, observer));
+    }
+    break;
+  }
+  result.decode_seconds = std::chrono::duration<double>(Clock::now() - t1).count();
+  return result;
+}
+
+}  // namespace attnscope

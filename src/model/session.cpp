@@ -1,0 +1,229 @@
+// Session: KV cache, batching, and the LLaMA-family forward pass.
+#include "attnscope/session.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "model/attention.h"
+#include "model/ops.h"
+#include "model/thread_pool.h"
+
+namespace attnscope {
+namespace {
+
+// y (n_tokens, w.n_rows) = x (n_tokens, w.n_cols) · wᵀ, rows split across the pool.
+void matmul(const quant::Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
+  pool->parallel_for(w.n_rows, [&](int64_t begin, int64_t end) {
+    quant::matmul_rows(w, x, n_tokens, y, begin, end);
+  });
+}
+
+void add_bias(float* x, const std::vector<float>& bias, int64_t n_tokens) {
+  if (bias.empty()) return;
+  const int64_t n = static_cast<int64_t>(bias.size());
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int64_t i = 0; i < n; ++i) x[t * n + i] += bias[static_cast<size_t>(i)];
+  }
+}
+
+}  // namespace
+
+int32_t default_thread_count() {
+  // Count distinct (physical id, core id) pairs: hyper-threads share a core's units.
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::set<std::pair<std::string, std::string>> cores;
+  std::string line, physical = "0";
+  while (std::getline(cpuinfo, line)) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const std::string value = colon + 2 <= line.size() ? line.substr(colon + 2) : "";
+    if (line.rfind("physical id", 0) == 0) physical = value;
+    if (line.rfind("core id", 0) == 0) cores.emplace(physical, value);
+  }
+  if (!cores.empty()) return static_cast<int32_t>(cores.size());
+  return static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> model,
+                                                 const SessionOptions& options) {
+  if (!model) return make_error("Session::create: no model");
+  const ModelConfig& c = model->config();
+  std::unique_ptr<Session> s(new Session());
+  s->options_ = options;
+  s->n_ctx_ = options.n_ctx > 0 ? options.n_ctx : c.n_ctx_train;
+  if (options.n_batch <= 0 || options.q_chunk <= 0 || options.n_threads < 0 || s->n_ctx_ <= 0) {
+    return make_error("invalid session options: n_ctx {}, n_batch {}, q_chunk {}, n_threads {}",
+                      options.n_ctx, options.n_batch, options.q_chunk, options.n_threads);
+  }
+  const int32_t n_threads = options.n_threads > 0 ? options.n_threads : default_thread_count();
+  s->pool_ = std::make_unique<ThreadPool>(n_threads);
+  s->k_cache_.resize(static_cast<size_t>(c.n_layers));
+  s->v_cache_.resize(static_cast<size_t>(c.n_layers));
+  s->model_ = std::move(model);
+  return s;
+}
+
+Session::~Session() = default;
+
+int32_t Session::n_threads() const { return pool_->size(); }
+
+std::span<const float> Session::last_logits() const {
+  const size_t n_vocab = static_cast<size_t>(model_->config().n_vocab);
+  if (logits_.size() < n_vocab) return {};
+  return std::span<const float>(logits_).subspan(logits_.size() - n_vocab);
+}
+
+Status Session::eval(std::span<const int32_t> tokens, Observer* observer, bool all_logits) {
+  if (tokens.empty()) return make_error("eval: no tokens");
+  if (static_cast<int64_t>(n_past_) + static_cast<int64_t>(tokens.size()) > n_ctx_) {
+    return make_error("{} tokens after {} already evaluated exceed the context length of {}",
+                      tokens.size(), n_past_, n_ctx_);
+  }
+  const int32_t n_vocab = model_->config().n_vocab;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= n_vocab) {
+      return make_error("token id {} at index {} is outside the vocabulary (0..{})", tokens[i], i,
+                        n_vocab - 1);
+    }
+  }
+  std::vector<float> all;  // (n_tokens, n_vocab) when all_logits
+  for (size_t b = 0; b < tokens.size(); b += static_cast<size_t>(options_.n_batch)) {
+    const size_t n = std::min(tokens.size() - b, static_cast<size_t>(options_.n_batch));
+    ATTN_RETURN_IF_ERROR(eval_batch(tokens.subspan(b, n), observer, all_logits));
+    if (all_logits) all.insert(all.end(), logits_.begin(), logits_.end());
+  }
+  if (all_logits) logits_ = std::move(all);
+  return ok_status();
+}
+
+void Session::reserve_cache(int32_t n_positions) {
+  if (n_positions <= cache_capacity_) return;
+  // Grow geometrically so that decoding token by token copies the cache O(log n) times;
+  // a 128k-context model never pays for positions it does not use.
+  const int32_t capacity =
+      std::min(n_ctx_, std::max({n_positions, 2 * cache_capacity_, 256}));
+  const ModelConfig& c = model_->config();
+  for (size_t l = 0; l < k_cache_.size(); ++l) {
+    k_cache_[l].resize(static_cast<size_t>(capacity) * c.n_kv_heads * c.head_dim);
+    v_cache_[l].resize(static_cast<size_t>(capacity) * c.n_kv_heads * c.head_dim_v);
+  }
+  cache_capacity_ = capacity;
+}
+
+Status Session::eval_batch(std::span<const int32_t> tokens, Observer* observer, bool all_logits) {
+  const ModelConfig& c = model_->config();
+  const ModelWeights& w = model_->weights();
+  ThreadPool* pool = pool_.get();
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  const int32_t pos0 = n_past_;
+  const int64_t n_embd = c.n_embd;
+  const int64_t n_q = int64_t{c.n_heads} * c.head_dim;
+  const int64_t n_k = int64_t{c.n_kv_heads} * c.head_dim;
+  const int64_t n_v = int64_t{c.n_kv_heads} * c.head_dim_v;
+  const int64_t n_attn = int64_t{c.n_heads} * c.head_dim_v;
+  reserve_cache(pos0 + static_cast<int32_t>(n));
+
+  std::vector<float> x(static_cast<size_t>(n * n_embd));    // (n, n_embd) residual stream
+  std::vector<float> xn(x.size());                          // (n, n_embd) normed input
+  std::vector<float> q(static_cast<size_t>(n * n_q));       // (n, n_heads * head_dim)
+  std::vector<float> k(static_cast<size_t>(n * n_k));       // (n, n_kv_heads * head_dim)
+  std::vector<float> v(static_cast<size_t>(n * n_v));       // (n, n_kv_heads * head_dim_v)
+  std::vector<float> attn(static_cast<size_t>(n * n_attn)); // (n, n_heads * head_dim_v)
+  std::vector<float> proj(x.size());                        // (n, n_embd)
+  std::vector<float> gate(static_cast<size_t>(n * c.n_ff)); // (n, n_ff)
+  std::vector<float> up(gate.size());                       // (n, n_ff)
+  std::vector<float> probs;                                 // (n_heads, q_chunk, n_keys)
+
+  auto emit_residual = [&](int32_t index, const float* values) {
+    if (observer != nullptr && observer->wants_residual()) {
+      observer->on_residual(ResidualRows{.index = index, .pos_begin = pos0,
+                                         .n_rows = static_cast<int32_t>(n),
+                                         .n_embd = c.n_embd, .values = values});
+    }
+  };
+
+  const auto* embd_kernels = quant::kernels(w.token_embd.type);
+  for (int64_t t = 0; t < n; ++t) {
+    const auto* row = static_cast<const uint8_t*>(w.token_embd.data) +
+                      static_cast<uint64_t>(tokens[static_cast<size_t>(t)]) * w.token_embd.row_bytes;
+    embd_kernels->dequantize(row, x.data() + t * n_embd, n_embd);
+  }
+  emit_residual(0, x.data());
+
+  const float* freq_factors = w.rope_freq_factors.empty() ? nullptr : w.rope_freq_factors.data();
+  for (int32_t l = 0; l < c.n_layers; ++l) {
+    const LayerWeights& L = w.layers[static_cast<size_t>(l)];
+    float* k_cache = k_cache_[static_cast<size_t>(l)].data();  // (cache_capacity, n_k)
+    float* v_cache = v_cache_[static_cast<size_t>(l)].data();  // (cache_capacity, n_v)
+
+    // Attention block.
+    for (int64_t t = 0; t < n; ++t) {
+      model::rms_norm(x.data() + t * n_embd, L.attn_norm.data(), n_embd, c.norm_eps, xn.data() + t * n_embd);
+    }
+    matmul(L.wq, xn.data(), n, q.data(), pool);
+    matmul(L.wk, xn.data(), n, k.data(), pool);
+    matmul(L.wv, xn.data(), n, v.data(), pool);
+    add_bias(q.data(), L.bq, n);
+    add_bias(k.data(), L.bk, n);
+    add_bias(v.data(), L.bv, n);
+    for (int64_t t = 0; t < n; ++t) {
+      float* qt = q.data() + t * n_q;
+      float* kt = k.data() + t * n_k;
+      if (c.qk_norm) {
+        for (int32_t h = 0; h < c.n_heads; ++h) {
+          float* head = qt + int64_t{h} * c.head_dim;
+          model::rms_norm(head, L.q_norm.data(), c.head_dim, c.norm_eps, head);
+        }
+        for (int32_t h = 0; h < c.n_kv_heads; ++h) {
+          float* head = kt + int64_t{h} * c.head_dim;
+          model::rms_norm(head, L.k_norm.data(), c.head_dim, c.norm_eps, head);
+        }
+      }
+      const int32_t pos = pos0 + static_cast<int32_t>(t);
+      model::rope(qt, c.n_heads, c.head_dim, c.n_rot, pos, c, freq_factors);
+      model::rope(kt, c.n_kv_heads, c.head_dim, c.n_rot, pos, c, freq_factors);
+    }
+    std::copy(k.begin(), k.end(), k_cache + static_cast<int64_t>(pos0) * n_k);
+    std::copy(v.begin(), v.end(), v_cache + static_cast<int64_t>(pos0) * n_v);
+
+    model::attention(model::AttentionInput{.config = &c, .layer = l, .pos0 = pos0,
+                                           .n_tokens = static_cast<int32_t>(n), .q = q.data(),
+                                           .k = k_cache, .v = v_cache, .q_chunk = options_.q_chunk},
+                     attn.data(), &probs, observer, pool);
+    matmul(L.wo, attn.data(), n, proj.data(), pool);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
+
+    // Feed-forward block (SwiGLU).
+    for (int64_t t = 0; t < n; ++t) {
+      model::rms_norm(x.data() + t * n_embd, L.ffn_norm.data(), n_embd, c.norm_eps, xn.data() + t * n_embd);
+    }
+    matmul(L.w_gate, xn.data(), n, gate.data(), pool);
+    matmul(L.w_up, xn.data(), n, up.data(), pool);
+    model::swiglu(gate.data(), up.data(), static_cast<int64_t>(gate.size()));
+    matmul(L.w_down, gate.data(), n, proj.data(), pool);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
+    emit_residual(l + 1, x.data());
+  }
+
+  // Final norm and output projection, for the last row only unless all are wanted.
+  const int64_t first_out = all_logits ? 0 : n - 1;
+  const int64_t n_out = n - first_out;
+  for (int64_t t = 0; t < n; ++t) {
+    model::rms_norm(x.data() + t * n_embd, w.output_norm.data(), n_embd, c.norm_eps, xn.data() + t * n_embd);
+  }
+  emit_residual(c.n_layers + 1, xn.data());
+  logits_.resize(static_cast<size_t>(n_out * c.n_vocab));  // (n_out, n_vocab)
+  matmul(w.output, xn.data() + first_out * n_embd, n_out, logits_.data(), pool);
+  if (c.final_softcap > 0.0f) {
+    for (float& z : logits_) z = c.final_softcap * std::tanh(z / c.final_softcap);
+  }
+  n_past_ += static_cast<int32_t>(n);
+  return ok_status();
+}
+
+}  // namespace attnscope
