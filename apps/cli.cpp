@@ -14,6 +14,8 @@ const std::vector<Command>& commands() {
       {"info", "show a model's architecture, dimensions, weight types and tokenizer", run_info},
       {"tokenize", "split text into the model's tokens", run_tokenize},
       {"generate", "continue a prompt, streaming the text", run_generate},
+      {"capture", "run prompts and store every attention probability in a run directory", run_capture},
+      {"export", "write a run's attention (or its aggregates) to a safetensors file for Python", run_export},
   };
   return table;
 }

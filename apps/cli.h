@@ -30,6 +30,8 @@ const std::vector<Command>& commands();
 int run_info(int argc, char** argv);
 int run_tokenize(int argc, char** argv);
 int run_generate(int argc, char** argv);
+int run_capture(int argc, char** argv);
+int run_export(int argc, char** argv);
 
 // Parses argv into `app`. Returns an exit code when the command must stop here
 // (--help: 0 after printing help; a usage error: 2 after a one-line error and usage).

@@ -3,12 +3,13 @@
 #include <iostream>
 #include <string>
 
+#include "attnscope/version.h"
 #include "cli.h"
 
 namespace {
 
 void print_overview(std::ostream& out) {
-  out << "attnscope " ATTNSCOPE_VERSION " - see what a language model pays attention to\n\n"
+  out << "attnscope " << attnscope::kVersion << " - see what a language model pays attention to\n\n"
       << "usage: attnscope <command> [options]\n\ncommands:\n";
   for (const auto& c : attnscope::cli::commands()) {
     out << "  " << c.name << std::string(12 - std::string(c.name).size(), ' ') << c.summary << "\n";
@@ -33,7 +34,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (name == "--version" || name == "version") {
-    std::cout << "attnscope " ATTNSCOPE_VERSION "\n";
+    std::cout << "attnscope " << attnscope::kVersion << "\n";
     return 0;
   }
   for (const auto& c : attnscope::cli::commands()) {

@@ -22,6 +22,10 @@ struct GenerateOptions {
   // Also evaluate the last generated token (no sampling), so that every token of the
   // final sequence has its own attention row.
   bool final_step = false;
+  // Called after each batch of the prompt with (tokens done, prompt tokens); may be null.
+  std::function<void(int32_t done, int32_t total)> on_prefill_progress;
+  // Prompt tokens per call to Session::eval when on_prefill_progress is set.
+  int32_t prefill_step = 64;
 };
 
 enum class StopReason { kLength, kEndOfGeneration, kContextFull, kCallback };

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "attnscope/ggml_type.h"
+#include "attnscope/result.h"
 
 namespace attnscope::quant {
 
@@ -43,6 +44,10 @@ struct Matrix {
 // non-null and n_cols is a whole number of blocks; otherwise nothing is written.
 void matmul_rows(const Matrix& w, const float* x, int64_t n_tokens, float* y,
                  int64_t row_begin, int64_t row_end);
+
+// Fills n_elements (whole blocks) of random, well-formed weights of a computable type:
+// N(0, scale) floats, or random quants with sane block scales. For benchmark models.
+Status fill_random(uint32_t type_id, void* dst, int64_t n_elements, uint64_t seed, float scale);
 
 // IEEE half and bfloat16 conversions (exact, as ggml does them).
 float f16_to_f32(uint16_t h);

@@ -1,5 +1,6 @@
 #include "attnscope/generate.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace attnscope {
@@ -31,7 +32,16 @@ Result<GenerateResult> generate(Session& session, std::span<const int32_t> promp
 
   GenerateResult result;
   const auto t0 = Clock::now();
-  ATTN_RETURN_IF_ERROR(session.eval(prompt, observer));
+  if (options.on_prefill_progress) {
+    const size_t step = static_cast<size_t>(std::max(1, options.prefill_step));
+    for (size_t done = 0; done < prompt.size(); done += step) {
+      const size_t n = std::min(step, prompt.size() - done);
+      ATTN_RETURN_IF_ERROR(session.eval(prompt.subspan(done, n), observer));
+      options.on_prefill_progress(static_cast<int32_t>(done + n), static_cast<int32_t>(prompt.size()));
+    }
+  } else {
+    ATTN_RETURN_IF_ERROR(session.eval(prompt, observer));
+  }
   const auto t1 = Clock::now();
   result.prefill_seconds = std::chrono::duration<double>(t1 - t0).count();
 

@@ -1,0 +1,191 @@
+#include "store/codec.h"
+
+#include <zstd.h>
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+
+#include "attnscope/quant.h"
+
+namespace attnscope::store {
+
+using format::Codec;
+
+size_t dtype_size(Precision p) {
+  switch (p) {
+    case Precision::kF32: return 4;
+    case Precision::kF16: return 2;
+    case Precision::kU8: return 1;
+  }
+  return 0;
+}
+
+bool valid_precision(uint8_t p) { return p <= static_cast<uint8_t>(Precision::kU8); }
+
+namespace {
+
+// f16 -> f32 for every half (256 KiB, built once).
+const float* f16_table() {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(65536);
+    for (uint32_t h = 0; h < 65536; ++h) t[h] = quant::f16_to_f32(static_cast<uint16_t>(h));
+    return t;
+  }();
+  return table.data();
+}
+
+uint8_t to_u8(float p) {
+  if (!(p > 0.0f)) return 0;  // also NaN
+  if (p >= 1.0f) return 255;
+  return static_cast<uint8_t>(std::floor(static_cast<double>(p) * 255.0 + 0.5));
+}
+
+// Byte planes: value i's byte b goes to dst[b * n + i].
+void shuffle(const uint8_t* src, size_t n, size_t width, uint8_t* dst) {
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t b = 0; b < width; ++b) dst[b * n + i] = src[i * width + b];
+  }
+}
+void unshuffle(const uint8_t* src, size_t n, size_t width, uint8_t* dst) {
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t b = 0; b < width; ++b) dst[i * width + b] = src[b * n + i];
+  }
+}
+
+}  // namespace
+
+uint16_t f32_to_f16_fast(float f) {
+  uint32_t x = std::bit_cast<uint32_t>(f);
+  const uint32_t sign = x & 0x80000000u;
+  x ^= sign;
+  if (x >= 0x477FF000u) return quant::f32_to_f16(f);  // rounds to inf, or is inf / NaN
+  uint32_t o;
+  if (x < 0x38800000u) {
+    // Below 2^-14 (half subnormal or 0): adding 0.5 leaves the value in units of 2^-24
+    // in the low mantissa bits, rounded to nearest even by the FPU.
+    constexpr uint32_t kMagic = 126u << 23;  // 0.5f
+    o = std::bit_cast<uint32_t>(std::bit_cast<float>(x) + std::bit_cast<float>(kMagic)) - kMagic;
+  } else {
+    // Rebias the exponent, round the 13 dropped bits to nearest even (a carry bumps
+    // the exponent, as it should).
+    const uint32_t odd = (x >> 13) & 1u;
+    x -= 112u << 23;
+    x += 0xFFFu + odd;
+    o = x >> 13;
+  }
+  return static_cast<uint16_t>(o | (sign >> 16));
+}
+
+void encode_triangle(Precision p, const float* rows, int64_t stride, int32_t row_begin,
+                     int32_t n_rows, std::vector<uint8_t>* raw) {
+  const size_t width = dtype_size(p);
+  size_t at = raw->size();
+  raw->resize(at + format::triangle_values(row_begin, n_rows) * width);
+  uint8_t* dst = raw->data();
+  for (int32_t r = 0; r < n_rows; ++r) {
+    const float* row = rows + r * stride;  // (row_begin + r + 1) keys
+    const int64_t n = int64_t{row_begin} + r + 1;
+    switch (p) {
+      case Precision::kF32:
+        std::memcpy(dst + at, row, static_cast<size_t>(n) * 4);
+        break;
+      case Precision::kF16:
+        for (int64_t k = 0; k < n; ++k) {
+          const uint16_t h = f32_to_f16_fast(row[k]);
+          std::memcpy(dst + at + static_cast<size_t>(k) * 2, &h, 2);
+        }
+        break;
+      case Precision::kU8:
+        for (int64_t k = 0; k < n; ++k) dst[at + static_cast<size_t>(k)] = to_u8(row[k]);
+        break;
+    }
+    at += static_cast<size_t>(n) * width;
+  }
+}
+
+void decode_values(Precision p, const uint8_t* raw, uint64_t first, uint64_t n, float* out) {
+  switch (p) {
+    case Precision::kF32:
+      std::memcpy(out, raw + first * 4, n * 4);
+      break;
+    case Precision::kF16: {
+      const float* table = f16_table();
+      for (uint64_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, raw + (first + i) * 2, 2);
+        out[i] = table[h];
+      }
+      break;
+    }
+    case Precision::kU8:
+      for (uint64_t i = 0; i < n; ++i) out[i] = static_cast<float>(raw[first + i]) / 255.0f;
+      break;
+  }
+}
+
+// ---- Encoder ----
+Encoder::Encoder(int level) : cctx_(ZSTD_createCCtx()), level_(level) {}
+Encoder::~Encoder() { ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(cctx_)); }
+
+Result<Codec> Encoder::encode(Precision p, std::span<const uint8_t> raw, std::vector<uint8_t>* out) {
+  const size_t width = dtype_size(p);
+  std::span<const uint8_t> input = raw;
+  Codec codec = Codec::kZstd;
+  if (width > 1) {
+    shuffled_.resize(raw.size());
+    shuffle(raw.data(), raw.size() / width, width, shuffled_.data());
+    input = shuffled_;
+    codec = Codec::kZstdShuffle;
+  }
+  const size_t at = out->size();
+  out->resize(at + ZSTD_compressBound(input.size()));
+  const size_t n = ZSTD_compressCCtx(static_cast<ZSTD_CCtx*>(cctx_), out->data() + at,
+                                     out->size() - at, input.data(), input.size(), level_);
+  if (ZSTD_isError(n)) {
+    out->resize(at);
+    return make_error("zstd compression failed: {}", ZSTD_getErrorName(n));
+  }
+  if (n >= raw.size()) {  // incompressible: store as is
+    out->resize(at);
+    out->insert(out->end(), raw.begin(), raw.end());
+    return Codec::kRaw;
+  }
+  out->resize(at + n);
+  return codec;
+}
+
+// ---- Decoder ----
+Decoder::Decoder() : dctx_(ZSTD_createDCtx()) {}
+Decoder::~Decoder() { ZSTD_freeDCtx(static_cast<ZSTD_DCtx*>(dctx_)); }
+
+Status Decoder::decode(Codec codec, Precision p, std::span<const uint8_t> stored,
+                       uint32_t raw_size, std::vector<uint8_t>* raw, const std::string& what) {
+  raw->resize(raw_size);
+  if (codec == Codec::kRaw) {
+    if (stored.size() != raw_size) {
+      return make_error("{}: raw payload of {} bytes, expected {}", what, stored.size(), raw_size);
+    }
+    std::memcpy(raw->data(), stored.data(), raw_size);
+    return ok_status();
+  }
+  if (codec != Codec::kZstd && codec != Codec::kZstdShuffle) {
+    return make_error("{}: unknown codec {}, expected 0, 1 or 2", what, static_cast<int>(codec));
+  }
+  const size_t width = dtype_size(p);
+  const bool shuffled = codec == Codec::kZstdShuffle && width > 1;
+  if (shuffled) shuffled_.resize(raw_size);
+  uint8_t* dst = shuffled ? shuffled_.data() : raw->data();
+  const size_t n = ZSTD_decompressDCtx(static_cast<ZSTD_DCtx*>(dctx_), dst, raw_size,
+                                       stored.data(), stored.size());
+  if (ZSTD_isError(n)) {
+    return make_error("{}: zstd decompression failed: {}", what, ZSTD_getErrorName(n));
+  }
+  if (n != raw_size) {
+    return make_error("{}: decompressed to {} bytes, expected {}", what, n, raw_size);
+  }
+  if (shuffled) unshuffle(shuffled_.data(), raw_size / width, width, raw->data());
+  return ok_status();
+}
+
+}  // namespace attnscope::store

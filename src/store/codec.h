@@ -1,0 +1,69 @@
+// Precision conversion and compression of attention blocks.
+//
+// A block's raw payload is the lower triangle of its rows, row after row: row i keeps
+// keys 0..i, as dtype values (f32: the float bits; f16: IEEE half, round to nearest
+// even; u8: round(p * 255), read back as q / 255). The stored payload is one zstd frame
+// of that (optionally with the bytes of each value split into planes first, which
+// groups the slowly varying exponent bytes), or the raw bytes when zstd does not help.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "attnscope/result.h"
+#include "attnscope/store.h"
+#include "store/format.h"
+
+namespace attnscope::store {
+
+size_t dtype_size(Precision p);  // 4, 2, 1
+bool valid_precision(uint8_t p);
+
+// IEEE half of f, round to nearest even: bit-identical to quant::f32_to_f16, faster.
+uint16_t f32_to_f16_fast(float f);
+
+// Appends the lower triangle of one head's rows to raw, converted to p.
+// rows: (n_rows, stride) row-major; row r holds keys 0..row_begin + r (stride >= that + 1).
+void encode_triangle(Precision p, const float* rows, int64_t stride, int32_t row_begin,
+                     int32_t n_rows, std::vector<uint8_t>* raw);
+
+// Converts n values of raw (a decoded payload), starting at value index first, to float.
+void decode_values(Precision p, const uint8_t* raw, uint64_t first, uint64_t n, float* out);
+
+// Compresses raw payloads; holds a zstd context (one per writer).
+class Encoder {
+ public:
+  explicit Encoder(int level);
+  ~Encoder();
+  Encoder(const Encoder&) = delete;
+  Encoder& operator=(const Encoder&) = delete;
+
+  // Appends the stored form of raw to out and returns its codec.
+  Result<format::Codec> encode(Precision p, std::span<const uint8_t> raw, std::vector<uint8_t>* out);
+
+ private:
+  void* cctx_;  // ZSTD_CCtx
+  int level_;
+  std::vector<uint8_t> shuffled_;
+};
+
+// Decompresses stored payloads; one per read() call (not thread-safe).
+class Decoder {
+ public:
+  Decoder();
+  ~Decoder();
+  Decoder(const Decoder&) = delete;
+  Decoder& operator=(const Decoder&) = delete;
+
+  // raw = the decoded payload (raw_size bytes). Errors name `what` (file and block).
+  Status decode(format::Codec codec, Precision p, std::span<const uint8_t> stored,
+                uint32_t raw_size, std::vector<uint8_t>* raw, const std::string& what);
+
+ private:
+  void* dctx_;  // ZSTD_DCtx
+  std::vector<uint8_t> shuffled_;
+};
+
+}  // namespace attnscope::store

@@ -1,0 +1,135 @@
+// Precision conversion and compression of attention blocks, against exact references.
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <random>
+
+#include "attnscope/quant.h"
+#include "store/codec.h"
+
+namespace attnscope::store {
+namespace {
+
+TEST(Codec, FastHalfConversionIsBitExact) {
+  // A sweep of the whole 32-bit space, then [0, 1] (probabilities) more densely.
+  // NaN payloads may differ: compared as "is NaN".
+  uint64_t checked = 0;
+  for (uint64_t bits = 0; bits <= 0xFFFFFFFFull; bits += 257) {
+    const float f = std::bit_cast<float>(static_cast<uint32_t>(bits));
+    const uint16_t want = quant::f32_to_f16(f), got = f32_to_f16_fast(f);
+    if (std::isnan(f)) {
+      ASSERT_TRUE(std::isnan(quant::f16_to_f32(got)));
+      continue;
+    }
+    ASSERT_EQ(got, want) << std::hex << "bits 0x" << bits;
+    ++checked;
+  }
+  for (uint32_t bits = 0; bits <= 0x3F800000u; bits += 61) {  // [0, 1], densely
+    const float f = std::bit_cast<float>(bits);
+    ASSERT_EQ(f32_to_f16_fast(f), quant::f32_to_f16(f)) << std::hex << "bits 0x" << bits;
+  }
+  // Round-to-even ties and the subnormal / normal boundary.
+  for (float f : {0.0f, -0.0f, 0x1p-25f, 0x1.8p-24f, 0x1p-14f, 0x1.ffcp-15f, 0x1.002p0f, 0x1.006p0f,
+                  65504.0f, 65519.0f, 65520.0f, 1.0f, 0.5f}) {
+    EXPECT_EQ(f32_to_f16_fast(f), quant::f32_to_f16(f)) << f;
+  }
+  EXPECT_GT(checked, 16000000u);
+}
+
+std::vector<float> random_rows(int32_t row_begin, int32_t n_rows, int64_t stride, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  std::vector<float> rows(static_cast<size_t>(n_rows * stride), -1.0f);  // (n_rows, stride)
+  for (int32_t r = 0; r < n_rows; ++r) {
+    for (int32_t k = 0; k <= row_begin + r; ++k) rows[static_cast<size_t>(r * stride + k)] = u(rng) * u(rng);
+  }
+  return rows;
+}
+
+TEST(Codec, EncodeDecodeWithinPrecisionBounds) {
+  const int32_t row_begin = 37, n_rows = 11;
+  const int64_t stride = row_begin + n_rows + 5;
+  const auto rows = random_rows(row_begin, n_rows, stride, 1);
+  for (Precision p : {Precision::kF32, Precision::kF16, Precision::kU8}) {
+    SCOPED_TRACE(precision_name(p));
+    std::vector<uint8_t> raw{0xAA};  // appends after existing bytes
+    encode_triangle(p, rows.data(), stride, row_begin, n_rows, &raw);
+    ASSERT_EQ(raw.size(), 1 + format::triangle_values(row_begin, n_rows) * dtype_size(p));
+    Encoder enc(1);
+    std::vector<uint8_t> stored;
+    const std::span<const uint8_t> payload(raw.data() + 1, raw.size() - 1);
+    auto codec = enc.encode(p, payload, &stored);
+    ASSERT_TRUE(codec.ok());
+    Decoder dec;
+    std::vector<uint8_t> back;
+    ASSERT_TRUE(dec.decode(*codec, p, stored, static_cast<uint32_t>(payload.size()), &back, "t").ok());
+    ASSERT_TRUE(std::equal(back.begin(), back.end(), payload.begin(), payload.end()));
+    uint64_t at = 0;
+    for (int32_t r = 0; r < n_rows; ++r) {
+      const int32_t n = row_begin + r + 1;
+      std::vector<float> out(static_cast<size_t>(n));
+      decode_values(p, back.data(), at, static_cast<uint64_t>(n), out.data());
+      for (int32_t k = 0; k < n; ++k) {
+        const float want = rows[static_cast<size_t>(r * stride + k)];
+        const double err = std::fabs(static_cast<double>(out[static_cast<size_t>(k)]) - want);
+        const double bound = p == Precision::kF32   ? 0.0
+                             : p == Precision::kF16 ? std::max(std::ldexp(double{want}, -11), 0x1p-25)
+                                                    : 1.0 / 510.0 + 1e-7;
+        ASSERT_LE(err, bound) << "row " << r << " key " << k;
+      }
+      at += static_cast<uint64_t>(n);
+    }
+  }
+}
+
+TEST(Codec, U8RoundsToNearestAndClamps) {
+  std::vector<float> row = {0.0f, 1.0f, 0.5f / 255.0f, 1.5f / 255.0f, -0.25f, 1.75f, std::nanf("")};
+  std::vector<uint8_t> raw;
+  encode_triangle(Precision::kU8, row.data(), 7, 6, 1, &raw);
+  ASSERT_EQ(raw.size(), 7u);
+  EXPECT_EQ(raw[0], 0);
+  EXPECT_EQ(raw[1], 255);
+  EXPECT_EQ(raw[2], 1);  // exact half rounds up (error exactly 1/510)
+  EXPECT_EQ(raw[3], 2);
+  EXPECT_EQ(raw[4], 0);
+  EXPECT_EQ(raw[5], 255);
+  EXPECT_EQ(raw[6], 0);
+}
+
+TEST(Codec, IncompressibleDataIsStoredRaw) {
+  std::mt19937 rng(3);
+  std::vector<uint8_t> raw(1000);
+  for (auto& b : raw) b = static_cast<uint8_t>(rng());
+  Encoder enc(1);
+  std::vector<uint8_t> stored;
+  auto codec = enc.encode(Precision::kU8, raw, &stored);
+  ASSERT_TRUE(codec.ok());
+  EXPECT_EQ(*codec, format::Codec::kRaw);
+  EXPECT_EQ(stored, raw);
+}
+
+TEST(Codec, GarbageIsAnErrorNotACrash) {
+  Decoder dec;
+  std::vector<uint8_t> out;
+  std::mt19937 rng(5);
+  for (int i = 0; i < 500; ++i) {
+    std::vector<uint8_t> junk(rng() % 64);
+    for (auto& b : junk) b = static_cast<uint8_t>(rng());
+    if (junk.size() >= 4 && i % 2 == 0) {  // a zstd magic number, to get past the first check
+      junk[0] = 0x28, junk[1] = 0xB5, junk[2] = 0x2F, junk[3] = 0xFD;
+    }
+    const auto codec = static_cast<format::Codec>(1 + i % 2);
+    auto st = dec.decode(codec, Precision::kF16, junk, 128, &out, "blk");
+    EXPECT_FALSE(st.ok());
+  }
+  auto st = dec.decode(format::Codec::kRaw, Precision::kU8, std::vector<uint8_t>(3), 4, &out, "blk");
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "blk: raw payload of 3 bytes, expected 4");
+  st = dec.decode(static_cast<format::Codec>(9), Precision::kU8, std::vector<uint8_t>(3), 3, &out, "blk");
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "blk: unknown codec 9, expected 0, 1 or 2");
+}
+
+}  // namespace
+}  // namespace attnscope::store
