@@ -99,6 +99,25 @@ TEST(Capture, StoresTheReferenceAttentionOfEveryFixtureModel) {
         }
         EXPECT_LE(max_err, pc.tol) << "layer " << l;
       }
+
+      // The Python path: export, then the safetensors tensors against the reference.
+      const std::string file = dir + ".safetensors";
+      auto ex = cli({"export", dir, "-o", file});
+      ASSERT_EQ(ex.exit_code, 0) << ex.err;
+      auto st = safetensors::File::open(file);
+      ASSERT_TRUE(st.ok()) << st.error().message;
+      auto tokens = st->read_i32("tokens");
+      ASSERT_TRUE(tokens.ok());
+      ASSERT_EQ(static_cast<int32_t>(tokens->size()), N);
+      for (int32_t l = 0; l < m.n_layers; ++l) {
+        auto want = ref->read_f32(fmt::format("generated_attn.{}", l));
+        auto got = st->read_f32(fmt::format("attn.{}", l));
+        ASSERT_TRUE(want.ok() && got.ok());
+        ASSERT_EQ(got->size(), want->size());
+        double max_err = 0;
+        for (size_t k = 0; k < got->size(); ++k) max_err = std::max(max_err, std::fabs(double((*got)[k]) - (*want)[k]));
+        EXPECT_LE(max_err, pc.tol) << "exported layer " << l;
+      }
     }
   }
 }
