@@ -36,7 +36,7 @@ for spec in "${@:-qwen2.5-0.5b:Q8_0}"; do
 import json, os, sys
 run, model, wall, rss_kb, shape, typ = sys.argv[1:]
 m = json.load(open(os.path.join(run, "manifest.json")))
-n = len(m["tokens"]); L = m["n_layers"]; H = m["n_heads"]
+n = len(m["tokens"]); L = m["attention"]["n_layers"]; H = m["attention"]["n_heads"]
 mi = m["model"]
 store = sum(os.path.getsize(os.path.join(run, f)) for f in os.listdir(run))
 values = L * H * n * (n + 1) / 2
