@@ -16,6 +16,8 @@ const std::vector<Command>& commands() {
       {"generate", "continue a prompt, streaming the text", run_generate},
       {"capture", "run prompts and store every attention probability in a run directory", run_capture},
       {"export", "write a run's attention (or its aggregates) to a safetensors file for Python", run_export},
+      {"serve", "show runs in the browser viewer (HTTP, 127.0.0.1); capture new ones with --model", run_serve},
+      {"render", "write a run (or two, compared) as a static viewer page that opens from file://", run_render},
   };
   return table;
 }

@@ -32,6 +32,8 @@ int run_tokenize(int argc, char** argv);
 int run_generate(int argc, char** argv);
 int run_capture(int argc, char** argv);
 int run_export(int argc, char** argv);
+int run_serve(int argc, char** argv);
+int run_render(int argc, char** argv);
 
 // Parses argv into `app`. Returns an exit code when the command must stop here
 // (--help: 0 after printing help; a usage error: 2 after a one-line error and usage).

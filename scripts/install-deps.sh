@@ -6,9 +6,16 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git
   libfmt-dev nlohmann-json3-dev libcli11-dev libpcre2-dev libutf8proc-dev libzstd-dev libxxhash-dev
+  libcpp-httplib-dev
   python3 python3-numpy
   libgtest-dev libgmock-dev
+  chromium
 )
+# Node.js and npm for the viewer's tests (package.json; Node 18 or newer): Debian's
+# nodejs and npm (Node 18) unless a node and an npm are already on PATH (NodeSource's
+# nodejs bundles npm and conflicts with Debian's npm package).
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do
