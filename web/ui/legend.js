@@ -9,15 +9,46 @@
 
 import { formatValue } from 'attnscope/color/scale.js';
 
-// Ticks to draw: the scale's ticks plus both ends, as {value, label, position in [0, 1]}.
-// Ticks closer than `minGap` to an end are dropped so labels do not collide.
-export function legendTicks(scale, count = 5, minGap = 0.14) {
-  const ends = [scale.min, scale.max];
-  const inner = scale.ticks(count).filter((v) => {
-    const p = scale.position(v);
-    return p > minGap && p < 1 - minGap;
-  });
-  return [ends[0], ...inner, ends[1]].map((value) => ({ value, label: formatValue(value), position: scale.position(value) }));
+// Tick values, labels and positions (0..1 along the bar) for a legend `widthPx` wide.
+// Both ends are always labelled (the start label is left-aligned, the end label
+// right-aligned); an inner tick is kept only where its centred label clears its kept
+// neighbours by `gapPx`. `labelPx(label)` estimates a label's drawn width (createLegend then
+// drops any label that still collides once drawn); the default is 7.5 px per character.
+export function legendTicks(scale, { count = 5, widthPx = 300, gapPx = 8, labelPx = (label) => label.length * 7.5 } = {}) {
+  const tick = (value) => ({ value, label: formatValue(value), position: scale.position(value) });
+  const width = (t) => labelPx(t.label) / widthPx;
+  const gap = gapPx / widthPx;
+  const start = tick(scale.min);
+  const end = tick(scale.max);
+  const kept = [start];
+  let right = width(start);  // right edge of the last kept label
+  const endLeft = 1 - width(end);
+  for (const value of scale.ticks(count)) {
+    const t = tick(value);
+    const half = width(t) / 2;
+    if (t.position - half >= right + gap && t.position + half <= endLeft - gap) {
+      kept.push(t);
+      right = t.position + half;
+    }
+  }
+  kept.push(end);
+  return kept;
+}
+
+// The estimate in legendTicks cannot know the font: once drawn, drop every inner label
+// that does not clear its kept neighbours by 6 px (the end labels always stay).
+function removeCollidingTicks(els, gapPx = 6) {
+  if (els.length < 3) return;
+  const rects = els.map((el) => el.getBoundingClientRect());
+  const endLeft = rects[rects.length - 1].left;
+  let right = rects[0].right;
+  for (let i = 1; i < els.length - 1; i++) {
+    if (rects[i].left >= right + gapPx && rects[i].right <= endLeft - gapPx) {
+      right = rects[i].right;
+    } else {
+      els[i].remove();
+    }
+  }
 }
 
 export function createLegend(container) {
@@ -67,7 +98,7 @@ export function createLegend(container) {
       ctx.putImageData(img, 0, 0);
       lastLut = scale.lut;
     }
-    const els = legendTicks(scale).map(({ label, position }, i, all) => {
+    const els = legendTicks(scale, { widthPx: ticks.clientWidth || 300 }).map(({ label, position }, i, all) => {
       const el = document.createElement('span');
       el.className = 'legend-tick';
       if (i === 0) el.classList.add('legend-tick-start');
@@ -78,6 +109,7 @@ export function createLegend(container) {
     });
     kind.textContent = scale.type === 'log' ? 'log scale' : 'linear scale';
     ticks.replaceChildren(...els);
+    removeCollidingTicks(els);
   }
 
   clear();
