@@ -117,7 +117,7 @@ int run_capture(int argc, char** argv) {
                "generated tokens) in a run directory; or, with --prompts, one run per JSONL line\n"
                "({\"id\": ..., \"prompt\": ..., \"max_new_tokens\": ...}), skipping runs already complete.\n\n"
                "examples:\n"
-               "  attnscope capture -m models/demo.gguf -p \"The cat sat on the mat.\" -n 16 -o runs/cat\n"
+               "  attnscope capture -m model.gguf -p \"The cat sat on the mat.\" -n 16 -o runs/cat\n"
                "  attnscope capture -m model.gguf --prompts prompts.jsonl -o runs/\n"
                "  attnscope capture -m model.gguf --token-ids 1,450,6635 --precision u8 -o runs/ids",
                "attnscope capture"};

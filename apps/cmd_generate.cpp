@@ -13,7 +13,7 @@ namespace attnscope::cli {
 int run_generate(int argc, char** argv) {
   CLI::App app{"Continue a prompt with the model and stream the new text to stdout.\n"
                "Greedy (deterministic) unless --temp is above 0. Statistics go to stderr.\n\n"
-               "examples:\n  attnscope generate -m models/demo.gguf -p \"And God said\" -n 40\n"
+               "examples:\n  attnscope generate -m model.gguf -p \"And God said\" -n 40\n"
                "  attnscope generate -m model.gguf --prompt-file p.txt --temp 0.8 --seed 7",
                "attnscope generate"};
   std::string model_path;

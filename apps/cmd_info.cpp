@@ -126,7 +126,7 @@ void print_text(const nlohmann::json& j) {
 
 int run_info(int argc, char** argv) {
   CLI::App app{"Show what a GGUF model file holds and whether attnscope can run it.\n\n"
-               "examples:\n  attnscope info models/demo.gguf\n  attnscope info model.gguf --json | jq .dimensions",
+               "examples:\n  attnscope info model.gguf\n  attnscope info model.gguf --json | jq .dimensions",
                "attnscope info"};
   std::string path;
   bool json = false;

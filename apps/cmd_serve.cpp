@@ -26,8 +26,8 @@ int run_serve(int argc, char** argv) {
                "examples:\n"
                "  attnscope serve runs/cat\n"
                "  attnscope serve runs/ --port 0\n"
-               "  attnscope serve --model models/demo.gguf\n"
-               "  attnscope serve runs/ --model models/demo.gguf --port 9000",
+               "  attnscope serve --model model.gguf\n"
+               "  attnscope serve runs/ --model model.gguf --port 9000",
                "attnscope serve"};
   std::vector<std::string> paths;
   std::string host = "127.0.0.1", model_path;

@@ -13,7 +13,7 @@ int run_tokenize(int argc, char** argv) {
   CLI::App app{"Split text into the model's tokens: one line per token with its id, the text it\n"
                "stands for (quoted, control characters escaped) and its vocabulary piece; or JSON.\n"
                "Only the tokenizer is read, so any GGUF with tokenizer metadata works.\n\n"
-               "examples:\n  attnscope tokenize -m models/demo.gguf -p \"Hello world\"\n"
+               "examples:\n  attnscope tokenize -m model.gguf -p \"Hello world\"\n"
                "  attnscope tokenize -m model.gguf --prompt-file prompt.txt --json",
                "attnscope tokenize"};
   std::string model_path;
