@@ -8,6 +8,7 @@
 # CI=true, where they fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/install-deps.sh --tests
 jobs=$(nproc 2>/dev/null || echo 2)
 if [ -z "${ATTNSCOPE_FIXTURES:-}" ] && [ -d ../shared/fixtures ]; then
   ATTNSCOPE_FIXTURES=$(cd ../shared/fixtures && pwd)
