@@ -148,7 +148,9 @@ function createApp(config) {
     document.title = `attnscope — ${short || ids[0]}`;
   }
 
+  let openSeq = 0;  // a newer open() supersedes one still waiting for its manifests
   async function open(ids, compare) {
+    const seq = ++openSeq;
     unmountRunViews();
     showError('');
     $('loading').hidden = false;
@@ -156,10 +158,13 @@ function createApp(config) {
     try {
       manifests = await Promise.all(ids.map((id) => source.manifest(id)));
     } catch (e) {
+      if (seq !== openSeq) return;
       $('loading').hidden = true;
       showError(`Could not open ${ids.join(', ')}: ${e.message}`);
       return;
     }
+    if (seq !== openSeq) return;
+    unmountRunViews();
     $('loading').hidden = true;
     const state = createState({});
     const ctxs = ids.map((runId, i) => ({ source, state, runId, manifest: manifests[i] }));

@@ -47,7 +47,11 @@ Result<uint64_t> ggml_row_bytes(uint32_t type_id, uint64_t n) {
     return make_error("row of {} elements is not a multiple of the {} block size {}", n,
                       info->name, info->block_size);
   }
-  return (n / info->block_size) * info->type_size;
+  const uint64_t blocks = n / info->block_size;
+  if (blocks > std::numeric_limits<uint64_t>::max() / info->type_size) {
+    return make_error("row of {} {} elements overflows 64 bits", n, info->name);
+  }
+  return blocks * info->type_size;
 }
 
 Result<uint64_t> ggml_tensor_bytes(uint32_t type_id, std::span<const uint64_t> ne) {

@@ -1,6 +1,7 @@
 // The HTTP side of `attnscope serve` (routes: docs/viewer-api.md). Every request is
 // routed here by hand: a path is compared with fixed prefixes and split into an API
 // verb and a run id; static files come only from the embedded table.
+#include <arpa/inet.h>
 #include "attnscope/server.h"
 
 #include <httplib.h>
@@ -55,8 +56,12 @@ void send_error(httplib::Response& res, int status, const std::string& message) 
 
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
+// A literal loopback address or "localhost": never a DNS name that merely starts with
+// "127." (127.evil.example could be rebound to this machine).
 bool is_loopback_host(const std::string& host) {
-  return host == "localhost" || host == "::1" || host == "[::1]" || starts_with(host, "127.");
+  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
+  in_addr addr{};
+  return inet_pton(AF_INET, host.c_str(), &addr) == 1 && (ntohl(addr.s_addr) >> 24) == 127;
 }
 
 // The host name of a Host header: "127.0.0.1:8080" -> "127.0.0.1", "[::1]:80" -> "[::1]".

@@ -96,7 +96,10 @@ void RunRegistry::rescan_locked() {
     std::error_code ec;
     for (fs::directory_iterator it(p, ec), end; !ec && it != end; it.increment(ec)) {
       std::error_code ec2;
-      if (it->is_directory(ec2) && is_run_dir(it->path())) children.push_back(it->path());
+      // Not through symlinks: only what lies inside the given directories is served.
+      if (it->symlink_status(ec2).type() == fs::file_type::directory && is_run_dir(it->path())) {
+        children.push_back(it->path());
+      }
     }
     std::sort(children.begin(), children.end());
     dirs.insert(dirs.end(), children.begin(), children.end());

@@ -211,7 +211,12 @@ Result<Grid> grid(const store::RunReader& run, int32_t size) {
   const int32_t n = shape.n_rows;
   Grid g{shape.n_layers, shape.n_heads, size, {}};
   const size_t cells = static_cast<size_t>(size) * static_cast<size_t>(size);
-  g.data.assign(static_cast<size_t>(shape.n_layers) * static_cast<size_t>(shape.n_heads) * cells, 0);
+  const size_t bytes = static_cast<size_t>(shape.n_layers) * static_cast<size_t>(shape.n_heads) * cells;
+  if (bytes > (256u << 20)) {
+    return make_error("invalid size: {} thumbnails of {}x{} need {} MB (at most 256 MB)",
+                      int64_t{shape.n_layers} * shape.n_heads, size, size, bytes >> 20);
+  }
+  g.data.assign(bytes, 0);
   if (n == 0) return g;
   const int32_t band = static_cast<int32_t>(std::clamp<int64_t>(kBandCells / n, 1, n));
   for (int32_t l = 0; l < shape.n_layers; ++l) {
@@ -238,8 +243,13 @@ Result<std::shared_ptr<const Grid>> GridCache::get(const OpenRun& run, int32_t s
   ATTN_ASSIGN_OR_RETURN(auto computed, grid(*run.reader, size));
   auto shared = std::make_shared<const Grid>(std::move(computed));
   std::lock_guard lock(mutex_);
-  if (entries_.size() >= 64) entries_.clear();  // many runs x sizes: start over
+  if (bytes_ + shared->data.size() > kMaxBytes) {  // many runs x sizes: start over
+    entries_.clear();
+    bytes_ = 0;
+  }
+  if (auto old = entries_.find(key); old != entries_.end()) bytes_ -= old->second.grid->data.size();
   entries_[key] = Entry{run.stamp, shared};
+  bytes_ += shared->data.size();
   return shared;
 }
 

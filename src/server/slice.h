@@ -101,8 +101,10 @@ class GridCache {
     RunStamp stamp;
     std::shared_ptr<const Grid> grid;
   };
+  static constexpr size_t kMaxBytes = 256u << 20;  // thumbnails kept across runs and sizes
   std::mutex mutex_;
   std::map<std::pair<std::string, int32_t>, Entry> entries_;
+  size_t bytes_ = 0;
 };
 
 }  // namespace attnscope::server

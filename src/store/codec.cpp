@@ -161,17 +161,23 @@ Decoder::~Decoder() { ZSTD_freeDCtx(static_cast<ZSTD_DCtx*>(dctx_)); }
 
 Status Decoder::decode(Codec codec, Precision p, std::span<const uint8_t> stored,
                        uint32_t raw_size, std::vector<uint8_t>* raw, const std::string& what) {
-  raw->resize(raw_size);
+  // Every check that can fail comes before the allocation of raw_size bytes.
   if (codec == Codec::kRaw) {
     if (stored.size() != raw_size) {
       return make_error("{}: raw payload of {} bytes, expected {}", what, stored.size(), raw_size);
     }
+    raw->resize(raw_size);
     std::memcpy(raw->data(), stored.data(), raw_size);
     return ok_status();
   }
   if (codec != Codec::kZstd && codec != Codec::kZstdShuffle) {
     return make_error("{}: unknown codec {}, expected 0, 1 or 2", what, static_cast<int>(codec));
   }
+  const unsigned long long content = ZSTD_getFrameContentSize(stored.data(), stored.size());
+  if (content != ZSTD_CONTENTSIZE_UNKNOWN && content != raw_size) {
+    return make_error("{}: compressed frame holds {} bytes, expected {}", what, content, raw_size);
+  }
+  raw->resize(raw_size);
   const size_t width = dtype_size(p);
   const bool shuffled = codec == Codec::kZstdShuffle && width > 1;
   if (shuffled) shuffled_.resize(raw_size);

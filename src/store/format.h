@@ -26,6 +26,8 @@ inline constexpr const char* kRunFiles[] = {kIndexFile, kIndexTemp, kLogFile, kM
 // ---- Limits ----
 inline constexpr int32_t kMaxBlockRows = 64;                 // rows per attention block
 inline constexpr uint64_t kMaxBlockRawBytes = 64ull << 20;   // decoded bytes per block
+inline constexpr int64_t kMaxLayerHeads = 1 << 20;            // layers x heads of a run
+inline constexpr int64_t kMaxPositions = 1 << 24;             // positions of a run (the engine's context limit)
 inline constexpr uint32_t kMaxTokenPayload = 1u << 20;       // a token record's payload
 inline constexpr int32_t kMaxLayers = 1 << 16;
 inline constexpr int32_t kMaxHeads = 1 << 16;

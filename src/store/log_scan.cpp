@@ -35,9 +35,18 @@ std::string block_problem(const BlockMap& map, Precision precision, int32_t laye
     return fmt::format("layer {}, head {} starts at row {}, expected row {}", layer, head, row_begin,
                        expected);
   }
-  if (int64_t{row_begin} + n_rows > std::numeric_limits<int32_t>::max()) return "too many rows";
+  if (int64_t{row_begin} + n_rows > format::kMaxPositions) {
+    return fmt::format("rows up to {}, above the {} position limit", int64_t{row_begin} + n_rows,
+                       format::kMaxPositions);
+  }
   const uint64_t want = format::triangle_values(row_begin, n_rows) * dtype_size(precision);
   if (raw_size != want) return fmt::format("raw size {}, expected {}", raw_size, want);
+  // The writer keeps blocks under kMaxBlockRawBytes unless a single row is larger.
+  const uint64_t one_row = (uint64_t{static_cast<uint32_t>(row_begin)} + n_rows) * dtype_size(precision);
+  if (n_rows > 1 && want > format::kMaxBlockRawBytes) {
+    return fmt::format("raw size {}, above the {} byte block limit", want, format::kMaxBlockRawBytes);
+  }
+  if (want > std::max<uint64_t>(format::kMaxBlockRawBytes, one_row)) return "block too large";
   return {};
 }
 
@@ -101,9 +110,10 @@ Result<format::LogHeader> read_log_header(int fd, const std::string& path, uint6
                       sizeof h, sizeof(RecordHeader));
   }
   if (h.n_layers <= 0 || h.n_layers > format::kMaxLayers || h.n_heads <= 0 ||
-      h.n_heads > format::kMaxHeads || !valid_precision(h.precision)) {
-    return make_error("{}: invalid shape {} layers x {} heads, precision {}", path, h.n_layers,
-                      h.n_heads, static_cast<int>(h.precision));
+      h.n_heads > format::kMaxHeads || int64_t{h.n_layers} * h.n_heads > format::kMaxLayerHeads ||
+      !valid_precision(h.precision)) {
+    return make_error("{}: invalid shape {} layers x {} heads (at most {} layer-heads), precision {}",
+                      path, h.n_layers, h.n_heads, format::kMaxLayerHeads, static_cast<int>(h.precision));
   }
   return h;
 }

@@ -2,6 +2,8 @@
 // the defaults per tokenizer model and pre-tokenizer, then the file's keys on top.
 #include "tokenizer/vocab.h"
 
+#include <cmath>
+
 #include <fmt/format.h>
 
 #include <string_view>
@@ -122,6 +124,10 @@ Status load_tokens(const gguf::File& file, Vocab& v) {
       if (!s) {
         return make_error("{}: {}[{}] is a {}, expected a number", file.source(), kScoresKey, i,
                           gguf::value_type_name(scores->items[i].type));
+      }
+      // NaN would break the merge queue's ordering; infinities are legitimate sentinels.
+      if (std::isnan(*s)) {
+        return make_error("{}: {}[{}] is NaN, expected a number", file.source(), kScoresKey, i);
       }
       v.scores[i] = static_cast<float>(*s);
     }

@@ -319,6 +319,12 @@ TEST_F(HttpTest, RequestsForAnotherHostAreRefused) {
   EXPECT_EQ(r.status, 403);
   EXPECT_EQ(r.text.find("the cat"), std::string::npos);
   EXPECT_EQ(raw_request(port(), "GET /api/runs HTTP/1.1\r\nHost: localhost:1\r\nConnection: close\r\n\r\n").status, 200);
+  // DNS rebinding: a name that only looks like a loopback address is refused.
+  for (const char* host : {"127.evil.example", "127.0.0.1.evil.example:8080", "127.1.example"}) {
+    EXPECT_EQ(raw_request(port(), fmt::format("GET /api/runs HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", host)).status,
+              403) << host;
+  }
+  EXPECT_EQ(raw_request(port(), "GET /api/runs HTTP/1.1\r\nHost: 127.0.0.2:80\r\nConnection: close\r\n\r\n").status, 200);
 }
 
 // The <script> element holding window.ATTNSCOPE_CONFIG, up to its end tag.

@@ -12,7 +12,7 @@
 //
 // by inserting <script src>, with a timeout and an error naming the file.
 
-import { checkMatrixRequest, manifestRows } from 'attnscope/data/source.js';
+import { checkManifest, checkMatrixRequest } from 'attnscope/data/source.js';
 import { base64ToBytes, decodeValues, sliceTriangle, triangleSize } from 'attnscope/data/decode.js';
 
 export const HEAD_GROUP = 8;
@@ -140,10 +140,7 @@ export function createEmbeddedSource({
 
   async function manifest(runId) {
     const chunk = await need(runId, { kind: 'manifest' });
-    const m = chunk.manifest;
-    if (!m || !Array.isArray(m.tokens)) throw new Error(`invalid manifest for run ${runId}`);
-    if (!Number.isInteger(m.n_rows)) m.n_rows = manifestRows(m);
-    return m;
+    return checkManifest(chunk.manifest, runId);
   }
 
   // {values, factor} of a chunk, decoded once; checks it holds `count` values.

@@ -3,7 +3,7 @@
 // cache; identical requests in flight are shared, and a request whose every caller
 // has aborted (MatrixRequest.signal) is cancelled.
 
-import { checkMatrixRequest, manifestRows } from 'attnscope/data/source.js';
+import { checkManifest, checkMatrixRequest } from 'attnscope/data/source.js';
 
 const DEFAULT_CACHE_BYTES = 64 << 20;
 
@@ -150,7 +150,7 @@ export function createHttpSource({ base = '', fetch: fetchFn = globalThis.fetch.
     manifest(runId) {
       if (manifests.has(runId)) return manifests.get(runId);
       const p = getJson(`${runUrl(runId)}/manifest`).then((m) => {
-        m.n_rows = manifestRows(m);
+        checkManifest(m, runId);
         if (!m.complete) manifests.delete(runId); // still growing: ask again next time
         return m;
       });

@@ -68,6 +68,24 @@ export function checkMatrixRequest(req, manifest) {
 }
 
 // n_rows of a manifest: the server's field, else the store's attention.n_rows.
+// Checks a manifest before any view sizes itself from it (a hostile or damaged one could
+// ask for a billion layers); returns it with n_rows filled in. Throws naming the field.
+export function checkManifest(m, runId) {
+  const bad = (what) => new Error(`invalid manifest for run ${runId}: ${what}`);
+  if (!m || typeof m !== 'object' || !Array.isArray(m.tokens)) throw bad('no token list');
+  const shape = m.attention || m.model || {};
+  for (const key of ['n_layers', 'n_heads']) {
+    const v = shape[key];
+    if (!(Number.isInteger(v) && v >= 1 && v <= 4096)) throw bad(`${key} = ${v}, expected 1..4096`);
+  }
+  const rows = manifestRows(m);
+  if (!(Number.isInteger(rows) && rows >= 0 && rows <= m.tokens.length)) {
+    throw bad(`n_rows = ${rows}, expected 0..${m.tokens.length}`);
+  }
+  m.n_rows = rows;
+  return m;
+}
+
 export function manifestRows(m) {
   if (Number.isInteger(m.n_rows)) return m.n_rows;
   if (m.attention && Number.isInteger(m.attention.n_rows)) return m.attention.n_rows;

@@ -102,7 +102,7 @@ export function mountRuns(container, { source, config, openRun, openCompare }) {
 
   function captureForm() {
     const prompt = el('textarea', { name: 'prompt', rows: '3', required: '', placeholder: 'Type a prompt…', 'aria-label': 'Prompt' });
-    const maxNew = el('input', { name: 'max_new_tokens', type: 'number', min: '0', max: '4096', value: '32' });
+    const maxNew = el('input', { name: 'max_new_tokens', type: 'number', min: '0', max: '512', value: '32' });
     const go = el('button', { type: 'submit', text: 'Capture' });
     const progress = el('progress', { class: 'capture-progress', max: '1', value: '0' });
     progress.hidden = true;
@@ -114,8 +114,8 @@ export function mountRuns(container, { source, config, openRun, openCompare }) {
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       const n = Number(maxNew.value);
-      if (!prompt.value.trim() || !Number.isInteger(n) || n < 0) {
-        note.textContent = 'Type a prompt and a whole number of new tokens.';
+      if (!prompt.value.trim() || !Number.isInteger(n) || n < 0 || n > 512) {
+        note.textContent = 'Type a prompt and a whole number of new tokens (0 to 512).';
         return;
       }
       go.disabled = true;

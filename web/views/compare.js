@@ -102,6 +102,7 @@ export function mountCompare(container, ctx) {
     const size = heatSize();
     const cell = sharedCellSize(info[0].n, info[1].n, size);
     const stride = strideFor(cell, dpr);
+    heat = [null, null];  // never shade with the previous selection's values
     status.textContent = 'loading\u2026';
     try {
       const ms = await Promise.all(info.map((r) => (r.n > 0

@@ -422,7 +422,10 @@ export function mountMatrix(container, ctx) {
 
   const unsubscribe = state.subscribe((next, prev) => {
     if (selectionKey(next) !== selectionKey(prev)) {
+      fetchSeq++;  // a response to the old selection must not be drawn
+      if (controller) controller.abort();
       loaded = null; image = null;
+      requestDraw();
       if (hover) showReadout(hover);
       schedule();
     } else if (next.scale !== prev.scale) {

@@ -274,6 +274,8 @@ export function mountTextView(container, { source, state, runId, manifest, reade
     } catch (e) {
       if (my !== seq || (e && e.name === 'AbortError')) return;
       clearShading();
+      last = null;
+      legend.clear('');
       showReadout(s, f, `error: ${e.message}`);
       return;
     }
