@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The README's first command: installs the dependencies (apt), builds attnscope, and
-# runs it on a model.
+# The README's first command: installs the dependencies (apt), builds attnscope, runs
+# it on a model, captures the example prompt's attention and renders the viewer.
 #   scripts/setup.sh [MODEL.gguf] [PROMPT]
 # Without a MODEL it uses the first models/*.gguf in the repository, if any.
 set -euo pipefail
@@ -36,4 +36,12 @@ echo
 echo "== $bin generate -m $model -p \"$prompt\" -n 32"
 "$bin" generate -m "$model" -p "$prompt" -n 32 --echo
 echo
-echo "attnscope is built: $PWD/$bin  (try '$bin --help')"
+echo "== $bin capture -m $model -p \"$prompt\" -n 16 -o runs/example --overwrite"
+"$bin" capture -m "$model" -p "$prompt" -n 16 -o runs/example --overwrite
+"$bin" render runs/example -o view/example -q
+cat <<MSG
+
+attnscope is built: $PWD/$bin  (try '$bin --help')
+Open the viewer: file://$PWD/view/example/index.html
+  or serve every run: $bin serve runs/   (then visit http://127.0.0.1:8080/)
+MSG
