@@ -80,6 +80,13 @@ SamplingParams SamplingFlags::resolve() {
   return p;
 }
 
+void RunFlags::add_to(CLI::App& app) {
+  app.add_option("-t,--threads", n_threads, "Threads (default: physical cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("-c,--ctx-size", n_ctx, "Context length (default: the model's)")->check(CLI::NonNegativeNumber);
+  app.add_flag("--ignore-eos", ignore_eos, "Keep generating after an end-of-generation token");
+  app.add_flag("--no-bos", no_bos, "Do not add the BOS token the model asks for");
+}
+
 bool stderr_is_tty() { return isatty(STDERR_FILENO) == 1; }
 
 std::string escape_for_display(const std::string& text) {

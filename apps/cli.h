@@ -58,6 +58,15 @@ struct SamplingFlags {
   SamplingParams resolve();
 };
 
+// Flags of commands that run the model: threads, context length, EOS and BOS handling.
+struct RunFlags {
+  int32_t n_threads = 0;
+  int32_t n_ctx = 0;
+  bool ignore_eos = false;
+  bool no_bos = false;
+  void add_to(CLI::App& app);
+};
+
 // True when stderr is a terminal (progress lines only then).
 bool stderr_is_tty();
 

@@ -124,8 +124,9 @@ int run_capture(int argc, char** argv) {
   std::string model_path, out_dir, prompts_file, token_ids_text, precision_name = "f16";
   PromptFlags prompt;
   SamplingFlags sampling;
-  int32_t n_predict = 32, n_threads = 0, n_ctx = 0;
-  bool overwrite = false, quiet = false, ignore_eos = false, no_bos = false;
+  RunFlags run;
+  int32_t n_predict = 32;
+  bool overwrite = false, quiet = false;
   app.add_option("-m,--model", model_path, "GGUF model file")->required();
   prompt.add_to(app);
   app.add_option("--token-ids", token_ids_text, "Comma-separated token ids instead of a prompt");
@@ -135,11 +136,8 @@ int run_capture(int argc, char** argv) {
   sampling.add_to(app);
   app.add_option("--precision", precision_name, "Stored precision: f16 (default), f32 or u8")
       ->check(CLI::IsMember({"f16", "f32", "u8"}));
-  app.add_option("-t,--threads", n_threads, "Threads (default: physical cores)")->check(CLI::NonNegativeNumber);
-  app.add_option("-c,--ctx-size", n_ctx, "Context length (default: the model's)")->check(CLI::NonNegativeNumber);
+  run.add_to(app);
   app.add_flag("--overwrite", overwrite, "Replace an existing run directory");
-  app.add_flag("--ignore-eos", ignore_eos, "Keep generating after an end-of-generation token");
-  app.add_flag("--no-bos", no_bos, "Do not add the BOS token the model asks for");
   app.add_flag("-q,--quiet", quiet, "Nothing on stderr but errors");
   if (auto code = parse(app, argc, argv)) return *code;
 
@@ -155,10 +153,10 @@ int run_capture(int argc, char** argv) {
   base.precision = *store::parse_precision(precision_name);
   base.max_new_tokens = n_predict;
   base.sampling = sampling.resolve();
-  base.stop_at_end_of_generation = !ignore_eos;
-  base.add_special = !no_bos;
-  base.session.n_threads = n_threads;
-  base.session.n_ctx = n_ctx;
+  base.stop_at_end_of_generation = !run.ignore_eos;
+  base.add_special = !run.no_bos;
+  base.session.n_threads = run.n_threads;
+  base.session.n_ctx = run.n_ctx;
   base.overwrite = overwrite;
   base.cancel = &g_cancel;
 

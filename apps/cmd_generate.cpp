@@ -19,20 +19,16 @@ int run_generate(int argc, char** argv) {
   std::string model_path;
   PromptFlags prompt;
   SamplingFlags sampling;
-  int32_t n_predict = 64, n_threads = 0, n_ctx = 0;
-  bool ignore_eos = false, echo = false, quiet = false, no_bos = false;
+  RunFlags run;
+  int32_t n_predict = 64;
+  bool echo = false, quiet = false;
   app.add_option("-m,--model", model_path, "GGUF model file")->required();
   prompt.add_to(app);
   app.add_option("-n,--n-predict", n_predict, "Number of tokens to generate")
       ->default_val(64)->check(CLI::NonNegativeNumber);
   sampling.add_to(app);
-  app.add_option("-t,--threads", n_threads, "Threads (default: physical cores)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("-c,--ctx-size", n_ctx, "Context length (default: the model's)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_flag("--ignore-eos", ignore_eos, "Keep generating after an end-of-generation token");
+  run.add_to(app);
   app.add_flag("--echo", echo, "Print the prompt before the continuation");
-  app.add_flag("--no-bos", no_bos, "Do not add the BOS token the model asks for");
   app.add_flag("-q,--quiet", quiet, "No statistics on stderr");
   if (auto code = parse(app, argc, argv)) return *code;
 
@@ -45,18 +41,18 @@ int run_generate(int argc, char** argv) {
   auto model = Model::load(model_path);
   if (!model.ok()) return fail("generate", model.error());
   const Tokenizer& tok = (*model)->tokenizer();
-  const std::vector<int32_t> ids = tok.encode(*text, !no_bos, true);
+  const std::vector<int32_t> ids = tok.encode(*text, !run.no_bos, true);
 
   SessionOptions so;
-  so.n_threads = n_threads;
-  so.n_ctx = n_ctx;
+  so.n_threads = run.n_threads;
+  so.n_ctx = run.n_ctx;
   auto session = Session::create(*model, so);
   if (!session.ok()) return fail("generate", session.error());
 
   GenerateOptions go;
   go.max_new_tokens = n_predict;
   go.sampling = sampling.resolve();
-  go.stop_at_end_of_generation = !ignore_eos;
+  go.stop_at_end_of_generation = !run.ignore_eos;
   if (!quiet && !go.sampling.greedy()) {
     std::cerr << "sampling: " << go.sampling.describe() << "\n";
   }

@@ -151,10 +151,9 @@ Result<CaptureResult> capture(const std::shared_ptr<const Model>& model,
   int32_t n_generated = 0;
   auto on_token = [&](int32_t id) {
     // Record the token before the engine feeds it, so its rows are never orphaned.
-    const std::string piece = tok.token_to_piece(id, /*render_special=*/true);
-    store::TokenRecord rec =
-        token_records(tok, {id}, m.text + piece, /*generated=*/true, static_cast<int64_t>(m.text.size()))[0];
-    m.text += piece;
+    const auto before = static_cast<int64_t>(m.text.size());
+    m.text += tok.token_to_piece(id, /*render_special=*/true);
+    store::TokenRecord rec = token_records(tok, {id}, m.text, /*generated=*/true, before)[0];
     m.tokens.push_back(rec);
     ++n_generated;
     if (token_status.ok()) token_status = writer->add_generated_token(rec);
