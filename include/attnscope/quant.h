@@ -1,16 +1,51 @@
 // Compute kernels for ggml weight types. Each supported type has a packed block
 // struct (src/quant/blocks.h, with static_asserts on sizes), a scalar reference
-// dequantizer that is bit-exact with ggml, and a dot product against f32 activations.
-// The performance work (issue 6) adds SIMD variants behind this same table; tests
-// hold them to the scalar reference.
+// dequantizer that is bit-exact with ggml, a dot product against f32 activations and,
+// for the common formats, a dot product against activations quantized to 8 bits
+// (ActBlock, as llama.cpp does). Each kernel has a scalar reference; the AVX2 and
+// AVX-512 variants are chosen at run time (cpu_isa()) and tests hold them to it.
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "attnscope/ggml_type.h"
 #include "attnscope/result.h"
 
 namespace attnscope::quant {
+
+// ---- Instruction sets ------------------------------------------------------------------
+enum class Isa : int {
+  kScalar = 0,  // portable C++: the reference every other path is tested against
+  kAvx2 = 1,    // AVX2 + FMA + F16C
+  kAvx512 = 2,  // AVX-512 F/BW/VL + VNNI (int8 dot products with vpdpbusd)
+};
+
+const char* isa_name(Isa isa);
+// The best instruction set this CPU supports.
+Isa detected_isa();
+// The instruction set kernels() uses: detected_isa(), unless the environment variable
+// ATTNSCOPE_CPU (scalar | avx2 | avx512) asks for a lower one. Read once.
+Isa cpu_isa();
+// Parses an ATTNSCOPE_CPU value; an error names the accepted values, or says that this
+// CPU lacks the instruction set asked for.
+Result<Isa> parse_isa(const std::string& name);
+
+// ---- Activations quantized to 8 bits --------------------------------------------------
+// 32 consecutive activations x[i] ~= d * q[i] with |q| <= 127 (round to nearest even),
+// plus the sums of q over each half, which the formats with an offset or a min need.
+struct ActBlock {
+  float d;
+  int16_t sum[2];  // sum of q[0..15], q[16..31]
+  int8_t q[32];
+};
+static_assert(sizeof(ActBlock) == 40);
+
+// Quantizes n_tokens rows of n_cols activations (n_cols a multiple of 32) into
+// (n_tokens, n_cols / 32) blocks. Every instruction set gives the same bits.
+// Non-finite inputs give d = NaN (so results are NaN, never garbage).
+void quantize_activations(const float* x, int64_t n_tokens, int64_t n_cols, ActBlock* out);
 
 struct Kernels {
   GgmlType type;
@@ -21,11 +56,36 @@ struct Kernels {
   // accumulated in float in a fixed order (src/quant/kernels_impl.h): deterministic,
   // and the same bits as matmul_rows gives for that row and token.
   float (*dot)(const void* row, const float* x, int64_t n);
+  // sum_i dequant(row)[i] * x[i] with x quantized (n / 32 blocks): integer products per
+  // block, then float. nullptr for types that only have the f32 path. Which types
+  // have it does not depend on the instruction set.
+  float (*dot_q8)(const void* row, const ActBlock* x, int64_t n);
+  // dot_q8 of one row with 4 tokens at once (token t at x + t * x_stride), sharing the
+  // unpacking of the weights; out[t] has the same bits as dot_q8 would give.
+  void (*dot_q8_x4)(const void* row, const ActBlock* x, int64_t x_stride, int64_t n, float* out);
 };
 
-// Kernels for a type the engine can compute with; nullptr otherwise
+// Kernels of cpu_isa() for a type the engine can compute with; nullptr otherwise
 // (unknown ids, integer types, and quant formats not implemented yet).
 const Kernels* kernels(uint32_t type_id);
+// The same for an explicit instruction set (tests and benchmarks); nullptr also when
+// this CPU cannot run `isa`.
+const Kernels* kernels(uint32_t type_id, Isa isa);
+
+// Dense f32 vector kernels of cpu_isa() (attention scores and value sums).
+float dot_f32(const float* a, const float* b, int64_t n);
+void axpy_f32(float a, const float* x, float* y, int64_t n);  // y += a * x
+
+// gate[i] = silu(gate[i]) * up[i] (the SwiGLU feed-forward's activation).
+void swiglu(float* gate, const float* up, int64_t n);
+
+// Attention rows. out (n_keys) = scale * q · k_j, keys k_j at k + j * k_stride (dim each).
+void attention_scores(const float* q, const float* k, int64_t k_stride, int64_t n_keys, int64_t dim, float scale,
+                      float* out);
+// x[i] = e^(x[i] - max) for x[i] <= max; returns the sum (softmax numerator and denominator).
+float exp_shifted(float* x, int64_t n, float max);
+// out (dim) = sum_j p[j] * v_j, values v_j at v + j * v_stride.
+void attention_values(const float* p, const float* v, int64_t v_stride, int64_t n_keys, int64_t dim, float* out);
 
 // A 2-D weight as GGUF stores it: n_rows rows of n_cols elements (ne[0] = n_cols).
 struct Matrix {
@@ -44,6 +104,12 @@ struct Matrix {
 // non-null and n_cols is a whole number of blocks; otherwise nothing is written.
 void matmul_rows(const Matrix& w, const float* x, int64_t n_tokens, float* y,
                  int64_t row_begin, int64_t row_end);
+
+// The same with activations quantized by quantize_activations: xq is
+// (n_tokens, n_cols / 32). Requires kernels(w.type)->dot_q8. Walks rows in tiles so
+// that a tile of weights is reused from cache for every token.
+void matmul_rows_q8(const Matrix& w, const ActBlock* xq, int64_t n_tokens, float* y,
+                    int64_t row_begin, int64_t row_end);
 
 // Fills n_elements (whole blocks) of random, well-formed weights of a computable type:
 // N(0, scale) floats, or random quants with sane block scales. For benchmark models.

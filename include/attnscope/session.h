@@ -15,11 +15,23 @@ namespace attnscope {
 
 class ThreadPool;
 
+// How activations enter the matrix products with quantized weights.
+enum class Activations {
+  // Quantized to 8 bits per 32-element block, with integer dot products, as llama.cpp
+  // does (quant::ActBlock): fast; attention differs from the f32 arithmetic by about
+  // 1e-3. F32/F16/BF16 weights and formats without an int8 kernel stay in f32.
+  kInt8,
+  // Kept in f32 for every weight type: the arithmetic of the reference implementations
+  // on dequantized weights (attention within about 1e-5 of transformers), slower.
+  kF32,
+};
+
 struct SessionOptions {
   int32_t n_ctx = 0;       // maximum positions; 0 = the model's training context
   int32_t n_threads = 0;   // 0 = the number of physical cores
   int32_t n_batch = 256;   // prompt tokens per forward pass
   int32_t q_chunk = 64;    // query rows per attention block handed to observers
+  Activations activations = Activations::kInt8;
 };
 
 class Session {
@@ -58,6 +70,8 @@ class Session {
   std::vector<std::vector<float>> k_cache_;  // (n_layers)(cache_capacity, n_kv_heads * head_dim)
   std::vector<std::vector<float>> v_cache_;  // (n_layers)(cache_capacity, n_kv_heads * head_dim_v)
   std::vector<float> logits_;   // (n_out, n_vocab)
+  struct Buffers;                // activations of one batch, kept between calls
+  std::unique_ptr<Buffers> buf_;
 };
 
 // Physical cores of this machine (falls back to the logical count).

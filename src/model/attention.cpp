@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "attnscope/quant.h"
 #include "model/ops.h"
 
 namespace attnscope::model {
@@ -22,19 +23,18 @@ void attend_row(const AttentionInput& in, int32_t h, int32_t p, const float* q_h
 
   std::fill(row, row + lo, 0.0f);
   std::fill(row + hi + 1, row + n_keys, 0.0f);
-  for (int32_t j = lo; j <= hi; ++j) {
-    float s = dot_f32(q_head, in.k + j * k_stride + int64_t{g} * c.head_dim, c.head_dim) * c.attn_scale;
-    if (c.attn_softcap > 0.0f) s = c.attn_softcap * std::tanh(s / c.attn_softcap);
-    row[j] = s;
+  const int32_t n_seen = hi - lo + 1;
+  float* seen = row + lo;  // (n_seen) scores, then probabilities
+  quant::attention_scores(q_head, in.k + lo * k_stride + int64_t{g} * c.head_dim, k_stride, n_seen, c.head_dim,
+                          c.attn_scale, seen);
+  if (c.attn_softcap > 0.0f) {
+    for (int32_t j = 0; j < n_seen; ++j) seen[j] = c.attn_softcap * std::tanh(seen[j] / c.attn_softcap);
   }
-  softmax(row + lo, hi - lo + 1);
-
-  std::fill(out, out + c.head_dim_v, 0.0f);
-  for (int32_t j = lo; j <= hi; ++j) {
-    const float w = row[j];
-    const float* v = in.v + j * v_stride + int64_t{g} * c.head_dim_v;
-    for (int32_t d = 0; d < c.head_dim_v; ++d) out[d] += w * v[d];
-  }
+  const float max = *std::max_element(seen, seen + n_seen);
+  const float inv = 1.0f / quant::exp_shifted(seen, n_seen, max);
+  for (int32_t j = 0; j < n_seen; ++j) seen[j] *= inv;
+  quant::attention_values(seen, in.v + lo * v_stride + int64_t{g} * c.head_dim_v, v_stride, n_seen, c.head_dim_v,
+                          out);
 }
 
 }  // namespace

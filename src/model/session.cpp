@@ -14,12 +14,72 @@
 #include "model/thread_pool.h"
 
 namespace attnscope {
+
+// Activations of one batch. Sized for the largest batch seen so far and kept, so that
+// decoding token by token allocates nothing.
+struct Session::Buffers {
+  std::vector<float> x;      // (n, n_embd) residual stream
+  std::vector<float> xn;     // (n, n_embd) normed input
+  std::vector<float> q;      // (n, n_heads * head_dim)
+  std::vector<float> k;      // (n, n_kv_heads * head_dim)
+  std::vector<float> v;      // (n, n_kv_heads * head_dim_v)
+  std::vector<float> attn;   // (n, n_heads * head_dim_v)
+  std::vector<float> proj;   // (n, n_embd)
+  std::vector<float> gate;   // (n, n_ff)
+  std::vector<float> up;     // (n, n_ff)
+  std::vector<float> probs;  // (n_heads, q_chunk, n_keys)
+  std::vector<float> rope_cos, rope_sin;  // (n, n_rot / 2) angles of each position
+  std::vector<quant::ActBlock> xq;        // (n, max(n_embd, n_ff, n_attn) / 32) quantized input
+};
+
 namespace {
 
-// y (n_tokens, w.n_rows) = x (n_tokens, w.n_cols) · wᵀ, rows split across the pool.
-void matmul(const quant::Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
-  pool->parallel_for(w.n_rows, [&](int64_t begin, int64_t end) {
-    quant::matmul_rows(w, x, n_tokens, y, begin, end);
+template <typename T>
+T* sized(std::vector<T>& v, int64_t n) {
+  if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
+  return v.data();
+}
+
+// Products of several matrices with the same input x (n, n_cols): y_i = x · w_iᵀ.
+// With int8 activations, x is quantized once for all of them (matrices without an
+// int8 kernel read x in f32). Rows are split across the pool.
+struct Product {
+  const quant::Matrix* w;
+  float* y;  // (n, w->n_rows)
+};
+void project(std::initializer_list<Product> products, const float* x, int64_t n, Activations activations,
+             std::vector<quant::ActBlock>& xq, ThreadPool* pool) {
+  const int64_t n_cols = products.begin()->w->n_cols;
+  bool any_q8 = false;
+  if (activations == Activations::kInt8 && n_cols % 32 == 0) {
+    for (const Product& p : products) any_q8 = any_q8 || quant::kernels(p.w->type)->dot_q8 != nullptr;
+  }
+  if (any_q8) {
+    quant::ActBlock* out = sized(xq, n * (n_cols / 32));
+    if (n >= 8) {
+      pool->parallel_for(n, [&](int64_t begin, int64_t end) {
+        quant::quantize_activations(x + begin * n_cols, end - begin, n_cols, out + begin * (n_cols / 32));
+      });
+    } else {
+      quant::quantize_activations(x, n, n_cols, out);
+    }
+  }
+  // One parallel_for over the rows of all the matrices: fewer hand-offs per layer.
+  int64_t total_rows = 0;
+  for (const Product& p : products) total_rows += p.w->n_rows;
+  pool->parallel_for(total_rows, [&](int64_t begin, int64_t end) {
+    int64_t offset = 0;
+    for (const Product& p : products) {
+      const int64_t lo = std::max(begin, offset) - offset;
+      const int64_t hi = std::min(end, offset + p.w->n_rows) - offset;
+      offset += p.w->n_rows;
+      if (lo >= hi) continue;
+      if (any_q8 && quant::kernels(p.w->type)->dot_q8 != nullptr) {
+        quant::matmul_rows_q8(*p.w, xq.data(), n, p.y, lo, hi);
+      } else {
+        quant::matmul_rows(*p.w, x, n, p.y, lo, hi);
+      }
+    }
   });
 }
 
@@ -65,6 +125,7 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
   s->k_cache_.resize(static_cast<size_t>(c.n_layers));
   s->v_cache_.resize(static_cast<size_t>(c.n_layers));
   s->model_ = std::move(model);
+  s->buf_ = std::make_unique<Buffers>();
   return s;
 }
 
@@ -128,16 +189,25 @@ Status Session::eval_batch(std::span<const int32_t> tokens, Observer* observer, 
   const int64_t n_attn = int64_t{c.n_heads} * c.head_dim_v;
   reserve_cache(pos0 + static_cast<int32_t>(n));
 
-  std::vector<float> x(static_cast<size_t>(n * n_embd));    // (n, n_embd) residual stream
-  std::vector<float> xn(x.size());                          // (n, n_embd) normed input
-  std::vector<float> q(static_cast<size_t>(n * n_q));       // (n, n_heads * head_dim)
-  std::vector<float> k(static_cast<size_t>(n * n_k));       // (n, n_kv_heads * head_dim)
-  std::vector<float> v(static_cast<size_t>(n * n_v));       // (n, n_kv_heads * head_dim_v)
-  std::vector<float> attn(static_cast<size_t>(n * n_attn)); // (n, n_heads * head_dim_v)
-  std::vector<float> proj(x.size());                        // (n, n_embd)
-  std::vector<float> gate(static_cast<size_t>(n * c.n_ff)); // (n, n_ff)
-  std::vector<float> up(gate.size());                       // (n, n_ff)
-  std::vector<float> probs;                                 // (n_heads, q_chunk, n_keys)
+  Buffers& B = *buf_;
+  const Activations act = options_.activations;
+  float* x = sized(B.x, n * n_embd);
+  float* xn = sized(B.xn, n * n_embd);
+  float* q = sized(B.q, n * n_q);
+  float* k = sized(B.k, n * n_k);
+  float* v = sized(B.v, n * n_v);
+  float* attn = sized(B.attn, n * n_attn);
+  float* proj = sized(B.proj, n * n_embd);
+  float* gate = sized(B.gate, n * c.n_ff);
+  float* up = sized(B.up, n * c.n_ff);
+  const int32_t half_rot = c.n_rot / 2;
+  float* rope_cos = sized(B.rope_cos, n * half_rot);
+  float* rope_sin = sized(B.rope_sin, n * half_rot);
+  const float* freq_factors = w.rope_freq_factors.empty() ? nullptr : w.rope_freq_factors.data();
+  for (int64_t t = 0; t < n; ++t) {
+    model::rope_angles(c.n_rot, pos0 + static_cast<int32_t>(t), c, freq_factors, rope_cos + t * half_rot,
+                       rope_sin + t * half_rot);
+  }
 
   auto emit_residual = [&](int32_t index, const float* values) {
     if (observer != nullptr && observer->wants_residual()) {
@@ -151,11 +221,10 @@ Status Session::eval_batch(std::span<const int32_t> tokens, Observer* observer, 
   for (int64_t t = 0; t < n; ++t) {
     const auto* row = static_cast<const uint8_t*>(w.token_embd.data) +
                       static_cast<uint64_t>(tokens[static_cast<size_t>(t)]) * w.token_embd.row_bytes;
-    embd_kernels->dequantize(row, x.data() + t * n_embd, n_embd);
+    embd_kernels->dequantize(row, x + t * n_embd, n_embd);
   }
-  emit_residual(0, x.data());
+  emit_residual(0, x);
 
-  const float* freq_factors = w.rope_freq_factors.empty() ? nullptr : w.rope_freq_factors.data();
   for (int32_t l = 0; l < c.n_layers; ++l) {
     const LayerWeights& L = w.layers[static_cast<size_t>(l)];
     float* k_cache = k_cache_[static_cast<size_t>(l)].data();  // (cache_capacity, n_k)
@@ -163,17 +232,15 @@ Status Session::eval_batch(std::span<const int32_t> tokens, Observer* observer, 
 
     // Attention block.
     for (int64_t t = 0; t < n; ++t) {
-      model::rms_norm(x.data() + t * n_embd, L.attn_norm.data(), n_embd, c.norm_eps, xn.data() + t * n_embd);
+      model::rms_norm(x + t * n_embd, L.attn_norm.data(), n_embd, c.norm_eps, xn + t * n_embd);
     }
-    matmul(L.wq, xn.data(), n, q.data(), pool);
-    matmul(L.wk, xn.data(), n, k.data(), pool);
-    matmul(L.wv, xn.data(), n, v.data(), pool);
-    add_bias(q.data(), L.bq, n);
-    add_bias(k.data(), L.bk, n);
-    add_bias(v.data(), L.bv, n);
+    project({{&L.wq, q}, {&L.wk, k}, {&L.wv, v}}, xn, n, act, B.xq, pool);
+    add_bias(q, L.bq, n);
+    add_bias(k, L.bk, n);
+    add_bias(v, L.bv, n);
     for (int64_t t = 0; t < n; ++t) {
-      float* qt = q.data() + t * n_q;
-      float* kt = k.data() + t * n_k;
+      float* qt = q + t * n_q;
+      float* kt = k + t * n_k;
       if (c.qk_norm) {
         for (int32_t h = 0; h < c.n_heads; ++h) {
           float* head = qt + int64_t{h} * c.head_dim;
@@ -184,41 +251,43 @@ Status Session::eval_batch(std::span<const int32_t> tokens, Observer* observer, 
           model::rms_norm(head, L.k_norm.data(), c.head_dim, c.norm_eps, head);
         }
       }
-      const int32_t pos = pos0 + static_cast<int32_t>(t);
-      model::rope(qt, c.n_heads, c.head_dim, c.n_rot, pos, c, freq_factors);
-      model::rope(kt, c.n_kv_heads, c.head_dim, c.n_rot, pos, c, freq_factors);
+      model::rope_apply(qt, c.n_heads, c.head_dim, c.n_rot, c.rope_layout, rope_cos + t * half_rot,
+                        rope_sin + t * half_rot);
+      model::rope_apply(kt, c.n_kv_heads, c.head_dim, c.n_rot, c.rope_layout, rope_cos + t * half_rot,
+                        rope_sin + t * half_rot);
     }
-    std::copy(k.begin(), k.end(), k_cache + static_cast<int64_t>(pos0) * n_k);
-    std::copy(v.begin(), v.end(), v_cache + static_cast<int64_t>(pos0) * n_v);
+    std::copy(k, k + n * n_k, k_cache + static_cast<int64_t>(pos0) * n_k);
+    std::copy(v, v + n * n_v, v_cache + static_cast<int64_t>(pos0) * n_v);
 
     model::attention(model::AttentionInput{.config = &c, .layer = l, .pos0 = pos0,
-                                           .n_tokens = static_cast<int32_t>(n), .q = q.data(),
+                                           .n_tokens = static_cast<int32_t>(n), .q = q,
                                            .k = k_cache, .v = v_cache, .q_chunk = options_.q_chunk},
-                     attn.data(), &probs, observer, pool);
-    matmul(L.wo, attn.data(), n, proj.data(), pool);
-    for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
+                     attn, &B.probs, observer, pool);
+    project({{&L.wo, proj}}, attn, n, act, B.xq, pool);
+    for (int64_t i = 0; i < n * n_embd; ++i) x[i] += proj[i];
 
     // Feed-forward block (SwiGLU).
     for (int64_t t = 0; t < n; ++t) {
-      model::rms_norm(x.data() + t * n_embd, L.ffn_norm.data(), n_embd, c.norm_eps, xn.data() + t * n_embd);
+      model::rms_norm(x + t * n_embd, L.ffn_norm.data(), n_embd, c.norm_eps, xn + t * n_embd);
     }
-    matmul(L.w_gate, xn.data(), n, gate.data(), pool);
-    matmul(L.w_up, xn.data(), n, up.data(), pool);
-    model::swiglu(gate.data(), up.data(), static_cast<int64_t>(gate.size()));
-    matmul(L.w_down, gate.data(), n, proj.data(), pool);
-    for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
-    emit_residual(l + 1, x.data());
+    project({{&L.w_gate, gate}, {&L.w_up, up}}, xn, n, act, B.xq, pool);
+    pool->parallel_for(n, [&](int64_t begin, int64_t end) {
+      quant::swiglu(gate + begin * c.n_ff, up + begin * c.n_ff, (end - begin) * c.n_ff);
+    });
+    project({{&L.w_down, proj}}, gate, n, act, B.xq, pool);
+    for (int64_t i = 0; i < n * n_embd; ++i) x[i] += proj[i];
+    emit_residual(l + 1, x);
   }
 
   // Final norm and output projection, for the last row only unless all are wanted.
   const int64_t first_out = all_logits ? 0 : n - 1;
   const int64_t n_out = n - first_out;
   for (int64_t t = 0; t < n; ++t) {
-    model::rms_norm(x.data() + t * n_embd, w.output_norm.data(), n_embd, c.norm_eps, xn.data() + t * n_embd);
+    model::rms_norm(x + t * n_embd, w.output_norm.data(), n_embd, c.norm_eps, xn + t * n_embd);
   }
-  emit_residual(c.n_layers + 1, xn.data());
+  emit_residual(c.n_layers + 1, xn);
   logits_.resize(static_cast<size_t>(n_out * c.n_vocab));  // (n_out, n_vocab)
-  matmul(w.output, xn.data() + first_out * n_embd, n_out, logits_.data(), pool);
+  project({{&w.output, logits_.data()}}, xn + first_out * n_embd, n_out, act, B.xq, pool);
   if (c.final_softcap > 0.0f) {
     for (float& z : logits_) z = c.final_softcap * std::tanh(z / c.final_softcap);
   }

@@ -1,9 +1,22 @@
 #include "model/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define ATTN_CPU_RELAX() _mm_pause()
+#else
+#define ATTN_CPU_RELAX() std::this_thread::yield()
+#endif
 
 namespace attnscope {
 namespace {
+
+// How long an idle worker polls for the next job before it sleeps: longer than the
+// gaps between the matrix products of a decoding step, short enough not to burn a
+// core while the caller samples, writes the store or waits for input.
+constexpr auto kSpin = std::chrono::microseconds(300);
 
 // Range of part `i` of `parts` over [0, n).
 std::pair<int64_t, int64_t> split_range(int64_t n, int32_t parts, int32_t i) {
@@ -21,7 +34,8 @@ ThreadPool::ThreadPool(int32_t n_threads) : n_threads_(std::max(1, n_threads)) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
+    stop_.store(true);
+    generation_.fetch_add(1, std::memory_order_release);
   }
   start_cv_.notify_all();
   for (std::thread& t : workers_) t.join();
@@ -33,40 +47,54 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     fn(0, n);
     return;
   }
+  job_ = &fn;
+  job_n_ = n;
+  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+  bool wake = false;
   {
+    // Under the mutex, so that a worker deciding to sleep either sees the new
+    // generation or is counted in sleeping_ (no lost wake-up).
     std::lock_guard<std::mutex> lock(mutex_);
-    job_ = &fn;
-    job_n_ = n;
-    pending_ = n_threads_ - 1;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
+    wake = sleeping_ > 0;
   }
-  start_cv_.notify_all();
+  if (wake) start_cv_.notify_all();
   auto [begin, end] = split_range(n, n_threads_, 0);
   if (begin < end) fn(begin, end);
-  std::unique_lock<std::mutex> lock(mutex_);
-  done_cv_.wait(lock, [this] { return pending_ == 0; });
+  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < 4096) {
+      ATTN_CPU_RELAX();
+    } else {
+      std::this_thread::yield();  // a long job, or more threads than cores
+    }
+  }
   job_ = nullptr;
 }
 
 void ThreadPool::worker_loop(int32_t index) {
   uint64_t seen = 0;
   for (;;) {
-    const std::function<void(int64_t, int64_t)>* job;
-    int64_t n;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      start_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      job = job_;
-      n = job_n_;
+    // Wait for the next generation: poll for kSpin, then sleep.
+    uint64_t gen = generation_.load(std::memory_order_acquire);
+    if (gen == seen) {
+      const auto deadline = std::chrono::steady_clock::now() + kSpin;
+      for (int spins = 0; gen == seen; ++spins) {
+        ATTN_CPU_RELAX();
+        gen = generation_.load(std::memory_order_acquire);
+        if (gen == seen && spins % 64 == 63 && std::chrono::steady_clock::now() > deadline) {
+          std::unique_lock<std::mutex> lock(mutex_);
+          ++sleeping_;
+          start_cv_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+          --sleeping_;
+          gen = generation_.load(std::memory_order_acquire);
+        }
+      }
     }
-    auto [begin, end] = split_range(n, n_threads_, index);
-    if (begin < end) (*job)(begin, end);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (--pending_ == 0) done_cv_.notify_one();
-    }
+    seen = gen;
+    if (stop_.load()) return;
+    auto [begin, end] = split_range(job_n_, n_threads_, index);
+    if (begin < end) (*job_)(begin, end);
+    pending_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 

@@ -1,7 +1,14 @@
 // A fixed set of worker threads that split index ranges. The calling thread takes
 // part, so a pool of size 1 runs everything inline.
+//
+// Decoding hands the pool hundreds of small jobs per token (every matrix product of
+// every layer), so waking threads through a condition variable each time would cost
+// more than the work. Workers therefore spin for a short while (kSpin) after a job,
+// waiting for the next one, and only then sleep; the caller spins while the workers
+// finish their parts.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -21,7 +28,7 @@ class ThreadPool {
   int32_t size() const { return n_threads_; }
 
   // Calls fn(begin, end) on disjoint contiguous ranges covering [0, n), one range per
-  // thread, and returns when all are done.
+  // thread, and returns when all are done. Not reentrant: one caller at a time.
   void parallel_for(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn);
 
  private:
@@ -29,14 +36,14 @@ class ThreadPool {
 
   int32_t n_threads_;
   std::vector<std::thread> workers_;
-  std::mutex mutex_;
+  std::mutex mutex_;               // guards sleeping_ and the sleep/wake hand-off
   std::condition_variable start_cv_;
-  std::condition_variable done_cv_;
-  const std::function<void(int64_t, int64_t)>* job_ = nullptr;
+  int32_t sleeping_ = 0;           // workers blocked on start_cv_
+  const std::function<void(int64_t, int64_t)>* job_ = nullptr;  // published by generation_
   int64_t job_n_ = 0;
-  uint64_t generation_ = 0;
-  int32_t pending_ = 0;
-  bool stop_ = false;
+  std::atomic<uint64_t> generation_{0};  // incremented once per job (release)
+  std::atomic<int32_t> pending_{0};      // workers still running the current job
+  std::atomic<bool> stop_{false};
 };
 
 }  // namespace attnscope

@@ -4,6 +4,7 @@
 // for IQ4_XS.
 #include "attnscope/quant.h"
 #include "quant/kernels_impl.h"
+#include "quant/kquant_scales.h"
 
 namespace attnscope::quant::detail {
 namespace {
@@ -21,9 +22,7 @@ void block_iq4_nl(const BlockIQ4_NL& b, float* y) { codes32(b.qs, f16_to_f32_inl
 void block_iq4_xs(const BlockIQ4_XS& b, float* y) {
   const float d = f16_to_f32_inline(b.d);
   for (int s = 0; s < 8; ++s) {  // sub-blocks of 32
-    const int lo = (b.scales_l[s / 2] >> (4 * (s % 2))) & 0x0F;
-    const int hi = (b.scales_h >> (2 * s)) & 3;
-    const float dl = d * static_cast<float>((lo | (hi << 4)) - 32);
+    const float dl = d * static_cast<float>(scale_iq4_xs(b.scales_h, b.scales_l, s));
     codes32(b.qs + 16 * s, dl, y + 32 * s);
   }
 }

@@ -5,29 +5,10 @@
 // float min term where the format has one. Same operations, same order, no fusing.
 #include "attnscope/quant.h"
 #include "quant/kernels_impl.h"
+#include "quant/kquant_scales.h"
 
 namespace attnscope::quant::detail {
 namespace {
-
-// ---- shared unpacking --------------------------------------------------------------
-
-// 6-bit scale and min of sub-block s (0..7) of Q4_K / Q5_K ("get_scale_min_k4").
-inline void scale_min_k4(const uint8_t* scales, int s, int& scale, int& min) {
-  if (s < 4) {
-    scale = scales[s] & 63;
-    min = scales[s + 4] & 63;
-  } else {
-    scale = (scales[s + 4] & 0x0F) | ((scales[s - 4] >> 6) << 4);
-    min = (scales[s + 4] >> 4) | ((scales[s] >> 6) << 4);
-  }
-}
-
-// Signed 6-bit scale of sub-block s (0..15) of Q3_K, already minus 32.
-inline int scale_q3_k(const uint8_t* scales, int s) {
-  const int lo = s < 8 ? (scales[s] & 0x0F) : (scales[s - 8] >> 4);
-  const int hi = (scales[8 + s % 4] >> (2 * (s / 4))) & 3;
-  return (lo | (hi << 4)) - 32;
-}
 
 // ---- per-format block dequantizers -------------------------------------------------
 // The loops walk sub-blocks in element order; inside one, every element reads the

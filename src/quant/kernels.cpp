@@ -1,39 +1,205 @@
-// The kernel table: one entry per ggml type the engine can compute with.
+// The kernel tables (one per instruction set, one row per computable weight type) and
+// the run-time choice between them.
 #include <array>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 
 #include "attnscope/quant.h"
 #include "quant/kernels_impl.h"
+#include "quant/q8_impl.h"
 
 namespace attnscope::quant {
+namespace detail {
+
+float dot_dense_ref(const float* a, const float* b, int64_t n) { return dot_dense(a, b, n); }
+
+void axpy_ref(float a, const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+void attn_scores_ref(const float* q, const float* k, int64_t k_stride, int64_t n_keys, int64_t dim, float scale,
+                     float* out) {
+  for (int64_t j = 0; j < n_keys; ++j) out[j] = dot_dense(q, k + j * k_stride, dim) * scale;
+}
+
+float exp_shifted_ref(float* x, int64_t n, float max) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+  return static_cast<float>(sum);
+}
+
+void swiglu_ref(float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void attn_values_ref(const float* p, const float* v, int64_t v_stride, int64_t n_keys, int64_t dim, float* out) {
+  for (int64_t d = 0; d < dim; ++d) out[d] = 0.0f;
+  for (int64_t j = 0; j < n_keys; ++j) axpy_ref(p[j], v + j * v_stride, out, dim);
+}
+
 namespace {
-
-using namespace detail;
-
-constexpr std::array<Kernels, 15> kKernels = {{
-    {GgmlType::F32, dequantize_f32, dot_f32},
-    {GgmlType::F16, dequantize_f16, dot_f16},
-    {GgmlType::BF16, dequantize_bf16, dot_bf16},
-    {GgmlType::Q8_0, dequantize_q8_0, dot_q8_0},
-    {GgmlType::Q4_0, dequantize_q4_0, dot_q4_0},
-    {GgmlType::Q4_1, dequantize_q4_1, dot_q4_1},
-    {GgmlType::Q5_0, dequantize_q5_0, dot_q5_0},
-    {GgmlType::Q5_1, dequantize_q5_1, dot_q5_1},
-    {GgmlType::Q2_K, dequantize_q2_k, dot_q2_k},
-    {GgmlType::Q3_K, dequantize_q3_k, dot_q3_k},
-    {GgmlType::Q4_K, dequantize_q4_k, dot_q4_k},
-    {GgmlType::Q5_K, dequantize_q5_k, dot_q5_k},
-    {GgmlType::Q6_K, dequantize_q6_k, dot_q6_k},
-    {GgmlType::IQ4_NL, dequantize_iq4_nl, dot_iq4_nl},
-    {GgmlType::IQ4_XS, dequantize_iq4_xs, dot_iq4_xs},
-}};
-
+template <float (*Dot)(const void*, const ActBlock*, int64_t)>
+void four(const void* row, const ActBlock* x, int64_t x_stride, int64_t n, float* out) {
+  for (int t = 0; t < 4; ++t) out[t] = Dot(row, x + t * x_stride, n);
+}
 }  // namespace
 
-const Kernels* kernels(uint32_t type_id) {
-  for (const Kernels& k : kKernels) {
+const IsaKernels& scalar_kernels() {
+  static const IsaKernels table = {
+      {{
+          {GgmlType::F32, dequantize_f32, dot_f32, nullptr, nullptr},
+          {GgmlType::F16, dequantize_f16, dot_f16, nullptr, nullptr},
+          {GgmlType::BF16, dequantize_bf16, dot_bf16, nullptr, nullptr},
+          {GgmlType::Q8_0, dequantize_q8_0, dot_q8_0, dot_q8_q8_0_ref, four<dot_q8_q8_0_ref>},
+          {GgmlType::Q4_0, dequantize_q4_0, dot_q4_0, dot_q8_q4_0_ref, four<dot_q8_q4_0_ref>},
+          {GgmlType::Q4_1, dequantize_q4_1, dot_q4_1, dot_q8_q4_1_ref, four<dot_q8_q4_1_ref>},
+          {GgmlType::Q5_0, dequantize_q5_0, dot_q5_0, dot_q8_q5_0_ref, four<dot_q8_q5_0_ref>},
+          {GgmlType::Q5_1, dequantize_q5_1, dot_q5_1, dot_q8_q5_1_ref, four<dot_q8_q5_1_ref>},
+          // Q2_K and Q3_K take the f32 path on every instruction set (no SIMD int8
+          // kernel yet); their int8 references exist for the tests.
+          {GgmlType::Q2_K, dequantize_q2_k, dot_q2_k, nullptr, nullptr},
+          {GgmlType::Q3_K, dequantize_q3_k, dot_q3_k, nullptr, nullptr},
+          {GgmlType::Q4_K, dequantize_q4_k, dot_q4_k, dot_q8_q4_k_ref, four<dot_q8_q4_k_ref>},
+          {GgmlType::Q5_K, dequantize_q5_k, dot_q5_k, dot_q8_q5_k_ref, four<dot_q8_q5_k_ref>},
+          {GgmlType::Q6_K, dequantize_q6_k, dot_q6_k, dot_q8_q6_k_ref, four<dot_q8_q6_k_ref>},
+          {GgmlType::IQ4_NL, dequantize_iq4_nl, dot_iq4_nl, dot_q8_iq4_nl_ref, four<dot_q8_iq4_nl_ref>},
+          {GgmlType::IQ4_XS, dequantize_iq4_xs, dot_iq4_xs, dot_q8_iq4_xs_ref, four<dot_q8_iq4_xs_ref>},
+      }},
+      dot_dense_ref,
+      axpy_ref,
+      quantize_act_block_ref,
+      attn_scores_ref,
+      exp_shifted_ref,
+      attn_values_ref,
+      swiglu_ref,
+  };
+  return table;
+}
+
+namespace {
+const IsaKernels* table_for(Isa isa) {
+  if (static_cast<int>(isa) > static_cast<int>(detected_isa())) return nullptr;
+  switch (isa) {
+    case Isa::kScalar:
+      return &scalar_kernels();
+    case Isa::kAvx2:
+      return avx2_kernels();
+    case Isa::kAvx512:
+      return avx512_kernels();
+  }
+  return nullptr;
+}
+}  // namespace
+
+const IsaKernels& active_kernels() {
+  static const IsaKernels* table = table_for(cpu_isa());
+  return table != nullptr ? *table : scalar_kernels();
+}
+
+}  // namespace detail
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar:
+      return "scalar";
+    case Isa::kAvx2:
+      return "avx2";
+    case Isa::kAvx512:
+      return "avx512";
+  }
+  return "?";
+}
+
+Isa detected_isa() {
+  static const Isa isa = [] {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                      __builtin_cpu_supports("f16c");
+    const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    if (avx512 && detail::avx512_kernels() != nullptr) return Isa::kAvx512;
+    if (avx2 && detail::avx2_kernels() != nullptr) return Isa::kAvx2;
+#endif
+    return Isa::kScalar;
+  }();
+  return isa;
+}
+
+Result<Isa> parse_isa(const std::string& name) {
+  Isa isa;
+  if (name == "scalar") {
+    isa = Isa::kScalar;
+  } else if (name == "avx2") {
+    isa = Isa::kAvx2;
+  } else if (name == "avx512") {
+    isa = Isa::kAvx512;
+  } else {
+    return make_error("ATTNSCOPE_CPU: expected scalar, avx2 or avx512, got '{}'", name);
+  }
+  if (static_cast<int>(isa) > static_cast<int>(detected_isa())) {
+    return make_error("ATTNSCOPE_CPU={}: this CPU supports at most {}", name, isa_name(detected_isa()));
+  }
+  return isa;
+}
+
+Isa cpu_isa() {
+  static const Isa isa = [] {
+    const char* env = std::getenv("ATTNSCOPE_CPU");
+    if (env == nullptr || *env == '\0') return detected_isa();
+    auto parsed = parse_isa(env);
+    return parsed.ok() ? *parsed : detected_isa();  // the CLI reports a bad value
+  }();
+  return isa;
+}
+
+const Kernels* kernels(uint32_t type_id, Isa isa) {
+  const detail::IsaKernels* table = detail::table_for(isa);
+  if (table == nullptr) return nullptr;
+  for (const Kernels& k : table->types) {
     if (static_cast<uint32_t>(k.type) == type_id) return &k;
   }
   return nullptr;
+}
+
+const Kernels* kernels(uint32_t type_id) {
+  for (const Kernels& k : detail::active_kernels().types) {
+    if (static_cast<uint32_t>(k.type) == type_id) return &k;
+  }
+  return nullptr;
+}
+
+float dot_f32(const float* a, const float* b, int64_t n) { return detail::active_kernels().dot_dense(a, b, n); }
+
+void axpy_f32(float a, const float* x, float* y, int64_t n) { detail::active_kernels().axpy(a, x, y, n); }
+
+void attention_scores(const float* q, const float* k, int64_t k_stride, int64_t n_keys, int64_t dim, float scale,
+                      float* out) {
+  detail::active_kernels().attn_scores(q, k, k_stride, n_keys, dim, scale, out);
+}
+
+void swiglu(float* gate, const float* up, int64_t n) { detail::active_kernels().swiglu(gate, up, n); }
+
+float exp_shifted(float* x, int64_t n, float max) { return detail::active_kernels().exp_shifted(x, n, max); }
+
+void attention_values(const float* p, const float* v, int64_t v_stride, int64_t n_keys, int64_t dim, float* out) {
+  detail::active_kernels().attn_values(p, v, v_stride, n_keys, dim, out);
+}
+
+void quantize_activations(const float* x, int64_t n_tokens, int64_t n_cols, ActBlock* out) {
+  const auto quantize = detail::active_kernels().quantize_block;
+  const int64_t n_blocks = n_cols / 32;
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int64_t b = 0; b < n_blocks; ++b) quantize(x + t * n_cols + 32 * b, out + t * n_blocks + b);
+  }
 }
 
 }  // namespace attnscope::quant

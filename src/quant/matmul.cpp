@@ -1,15 +1,21 @@
-// matmul_rows: y[t, r] = dot(w row r, x[t, :]) for a range of rows.
+// matmul_rows / matmul_rows_q8: y[t, r] = dot(w row r, x[t, :]) for a range of rows.
 //
-// One token: Kernels::dot walks the row block by block. Several tokens: the row is
-// dequantized once into a per-thread buffer (F32 rows are used in place when
-// aligned) and dotted with every token. Both paths accumulate in the order fixed in
-// kernels_impl.h, so y[t, r] is bit-identical whatever n_tokens is.
+// f32 activations: one token walks the row block by block (Kernels::dot); several
+// tokens dequantize the row once into a per-thread buffer (F32 rows are used in place
+// when aligned) and dot it with every token. Both accumulate in the same order
+// (kernels_impl.h, kernels_x86.inc), so y[t, r] is bit-identical whatever n_tokens is.
+//
+// Quantized activations: Kernels::dot_q8 per (row, token), rows in tiles so that the
+// tile's weights stay in cache while every token passes over them. Each result is one
+// dot_q8 call, so it too is independent of n_tokens.
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "attnscope/ggml_type.h"
 #include "attnscope/quant.h"
 #include "quant/kernels_impl.h"
+#include "quant/q8_impl.h"
 
 namespace attnscope::quant {
 
@@ -28,6 +34,7 @@ void matmul_rows(const Matrix& w, const float* x, int64_t n_tokens, float* y, in
     return;
   }
 
+  const auto dot_dense = detail::active_kernels().dot_dense;
   // (n_cols) one dequantized row; grown once per thread, never shrunk.
   thread_local std::vector<float> row_buf;
   const bool in_place = w.type == static_cast<uint32_t>(GgmlType::F32);
@@ -42,7 +49,37 @@ void matmul_rows(const Matrix& w, const float* x, int64_t n_tokens, float* y, in
       wr = row_buf.data();
     }
     for (int64_t t = 0; t < n_tokens; ++t) {
-      y[t * w.n_rows + r] = detail::dot_dense(wr, x + t * n_cols, n_cols);
+      y[t * w.n_rows + r] = dot_dense(wr, x + t * n_cols, n_cols);
+    }
+  }
+}
+
+void matmul_rows_q8(const Matrix& w, const ActBlock* xq, int64_t n_tokens, float* y, int64_t row_begin,
+                    int64_t row_end) {
+  const Kernels* k = kernels(w.type);
+  if (k == nullptr || k->dot_q8 == nullptr || n_tokens <= 0 || row_begin >= row_end) return;
+  const int64_t block = ggml_type_info(w.type)->block_size;
+  if (w.n_cols % block != 0 || w.n_cols % 32 != 0) return;
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  const auto row_stride = static_cast<int64_t>(w.row_bytes);
+  const int64_t n_act = w.n_cols / 32;  // activation blocks per token
+  // About 32 KB of weights per tile: they stay in L1/L2 while the tokens stream by.
+  const int64_t tile = std::clamp<int64_t>(32768 / std::max<int64_t>(row_stride, 1), 1, 64);
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += tile) {
+    const int64_t r1 = std::min(r0 + tile, row_end);
+    int64_t t = 0;
+    for (; t + 4 <= n_tokens; t += 4) {  // four tokens per pass over a row
+      const ActBlock* xt = xq + t * n_act;
+      for (int64_t r = r0; r < r1; ++r) {
+        float out[4];
+        k->dot_q8_x4(base + r * row_stride, xt, n_act, w.n_cols, out);
+        for (int64_t i = 0; i < 4; ++i) y[(t + i) * w.n_rows + r] = out[i];
+      }
+    }
+    for (; t < n_tokens; ++t) {
+      const ActBlock* xt = xq + t * n_act;
+      float* yt = y + t * w.n_rows;
+      for (int64_t r = r0; r < r1; ++r) yt[r] = k->dot_q8(base + r * row_stride, xt, w.n_cols);
     }
   }
 }

@@ -1,0 +1,62 @@
+// Internals shared by the kernel tables: the scalar int8 references and the per-ISA
+// tables that kernels.cpp dispatches between.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "attnscope/quant.h"
+
+namespace attnscope::quant::detail {
+
+// Number of computable weight types (the rows of every table).
+inline constexpr int kNumTypes = 15;
+
+// Everything one instruction set provides.
+struct IsaKernels {
+  std::array<Kernels, kNumTypes> types;  // same order in every table (kernels.cpp)
+  float (*dot_dense)(const float* a, const float* b, int64_t n);
+  void (*axpy)(float a, const float* x, float* y, int64_t n);
+  void (*quantize_block)(const float* x, ActBlock* out);  // 32 activations
+  // Attention rows (quant.h: attention_scores, exp_shifted, attention_values).
+  void (*attn_scores)(const float* q, const float* k, int64_t k_stride, int64_t n_keys, int64_t dim, float scale,
+                      float* out);
+  float (*exp_shifted)(float* x, int64_t n, float max);
+  void (*attn_values)(const float* p, const float* v, int64_t v_stride, int64_t n_keys, int64_t dim, float* out);
+  void (*swiglu)(float* gate, const float* up, int64_t n);
+};
+
+const IsaKernels& scalar_kernels();
+// nullptr when the build target has no such code (non-x86 hosts).
+const IsaKernels* avx2_kernels();
+const IsaKernels* avx512_kernels();
+
+// The table of cpu_isa().
+const IsaKernels& active_kernels();
+
+// ---- scalar references (dot_q8_ref.cpp, kernels.cpp) ----------------------------------
+void quantize_act_block_ref(const float* x, ActBlock* out);
+float dot_dense_ref(const float* a, const float* b, int64_t n);
+void axpy_ref(float a, const float* x, float* y, int64_t n);
+void attn_scores_ref(const float* q, const float* k, int64_t k_stride, int64_t n_keys, int64_t dim, float scale,
+                     float* out);
+float exp_shifted_ref(float* x, int64_t n, float max);
+void swiglu_ref(float* gate, const float* up, int64_t n);
+void attn_values_ref(const float* p, const float* v, int64_t v_stride, int64_t n_keys, int64_t dim, float* out);
+
+#define ATTN_Q8_DECLARE(name) float dot_q8_##name##_ref(const void* row, const ActBlock* x, int64_t n);
+ATTN_Q8_DECLARE(q8_0)
+ATTN_Q8_DECLARE(q4_0)
+ATTN_Q8_DECLARE(q4_1)
+ATTN_Q8_DECLARE(q5_0)
+ATTN_Q8_DECLARE(q5_1)
+ATTN_Q8_DECLARE(iq4_nl)
+ATTN_Q8_DECLARE(q2_k)
+ATTN_Q8_DECLARE(q3_k)
+ATTN_Q8_DECLARE(q4_k)
+ATTN_Q8_DECLARE(q5_k)
+ATTN_Q8_DECLARE(q6_k)
+ATTN_Q8_DECLARE(iq4_xs)
+#undef ATTN_Q8_DECLARE
+
+}  // namespace attnscope::quant::detail
