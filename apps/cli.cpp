@@ -85,6 +85,18 @@ void RunFlags::add_to(CLI::App& app) {
   app.add_option("-c,--ctx-size", n_ctx, "Context length (default: the model's)")->check(CLI::NonNegativeNumber);
   app.add_flag("--ignore-eos", ignore_eos, "Keep generating after an end-of-generation token");
   app.add_flag("--no-bos", no_bos, "Do not add the BOS token the model asks for");
+  app.add_flag("--f32-activations", f32_activations,
+               "Matrix products with f32 activations for every weight type: slower, and the arithmetic of "
+               "the reference implementations on dequantized weights (default: activations quantized to 8 bits "
+               "for quantized weights, as llama.cpp does)");
+}
+
+SessionOptions RunFlags::session_options() const {
+  SessionOptions so;
+  so.n_threads = n_threads;
+  so.n_ctx = n_ctx;
+  so.activations = f32_activations ? Activations::kF32 : Activations::kInt8;
+  return so;
 }
 
 bool stderr_is_tty() { return isatty(STDERR_FILENO) == 1; }

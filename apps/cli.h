@@ -11,6 +11,7 @@
 
 #include "attnscope/result.h"
 #include "attnscope/sampling.h"
+#include "attnscope/session.h"
 
 namespace attnscope::cli {
 
@@ -64,7 +65,9 @@ struct RunFlags {
   int32_t n_ctx = 0;
   bool ignore_eos = false;
   bool no_bos = false;
+  bool f32_activations = false;
   void add_to(CLI::App& app);
+  SessionOptions session_options() const;  // threads, context, activations
 };
 
 // True when stderr is a terminal (progress lines only then).

@@ -155,8 +155,7 @@ int run_capture(int argc, char** argv) {
   base.sampling = sampling.resolve();
   base.stop_at_end_of_generation = !run.ignore_eos;
   base.add_special = !run.no_bos;
-  base.session.n_threads = run.n_threads;
-  base.session.n_ctx = run.n_ctx;
+  base.session = run.session_options();
   base.overwrite = overwrite;
   base.cancel = &g_cancel;
 

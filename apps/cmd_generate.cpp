@@ -43,10 +43,7 @@ int run_generate(int argc, char** argv) {
   const Tokenizer& tok = (*model)->tokenizer();
   const std::vector<int32_t> ids = tok.encode(*text, !run.no_bos, true);
 
-  SessionOptions so;
-  so.n_threads = run.n_threads;
-  so.n_ctx = run.n_ctx;
-  auto session = Session::create(*model, so);
+  auto session = Session::create(*model, run.session_options());
   if (!session.ok()) return fail("generate", session.error());
 
   GenerateOptions go;

@@ -8,6 +8,7 @@
 #include "attnscope/ggml_type.h"
 #include "attnscope/gguf.h"
 #include "attnscope/model.h"
+#include "attnscope/quant.h"
 #include "attnscope/tokenizer.h"
 #include "cli.h"
 
@@ -72,6 +73,9 @@ nlohmann::json describe(const gguf::File& file, const std::string& path) {
   } else {
     j["tokenizer_error"] = tok.error().message;
   }
+  // What this machine will run the model with (ATTNSCOPE_CPU can lower it).
+  j["kernels"] = fmt::format("{} (this CPU supports {})", quant::isa_name(quant::cpu_isa()),
+                             quant::isa_name(quant::detected_isa()));
   return j;
 }
 
@@ -120,6 +124,7 @@ void print_text(const nlohmann::json& j) {
   line("chat template", j["chat_template"].get<bool>() ? "yes" : "no");
   line("runnable", j["runnable"].get<bool>() ? "yes"
                                              : "no: " + j["not_runnable_because"].get<std::string>());
+  line("kernels", j["kernels"].get<std::string>());
 }
 
 }  // namespace

@@ -1,8 +1,10 @@
 // attnscope: see what a language model pays attention to.
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <string>
 
+#include "attnscope/quant.h"
 #include "attnscope/version.h"
 #include "cli.h"
 
@@ -39,6 +41,13 @@ int main(int argc, char** argv) {
   }
   for (const auto& c : attnscope::cli::commands()) {
     if (name != c.name) continue;
+    // A bad ATTNSCOPE_CPU would otherwise be ignored silently by the kernel dispatch.
+    if (const char* isa = std::getenv("ATTNSCOPE_CPU"); isa != nullptr && *isa != '\0') {
+      if (auto parsed = attnscope::quant::parse_isa(isa); !parsed.ok()) {
+        std::cerr << "attnscope " << name << ": error: " << parsed.error().message << "\n";
+        return kExitUsage;
+      }
+    }
     try {
       return c.run(argc - 1, argv + 1);
     } catch (const std::bad_alloc&) {

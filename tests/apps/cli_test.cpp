@@ -75,6 +75,17 @@ TEST(Cli, UnknownCommandAndMissingArgumentsAreUsageErrors) {
   EXPECT_EQ(bad_number.exit_code, 2);
 }
 
+TEST(Cli, ABadCpuOverrideIsAUsageErrorAndInfoNamesTheKernels) {
+  auto bad = run_process({"/usr/bin/env", "ATTNSCOPE_CPU=avx9", cli_path(), "info", "model.gguf"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("expected scalar, avx2 or avx512, got 'avx9'"), std::string::npos) << bad.err;
+  auto model = testing::write_tiny_model(testing::TinyModelSpec{}, "cli_kernels");
+  ASSERT_TRUE(model.ok());
+  auto scalar = run_process({"/usr/bin/env", "ATTNSCOPE_CPU=scalar", cli_path(), "info", *model});
+  ASSERT_EQ(scalar.exit_code, 0) << scalar.err;
+  EXPECT_NE(scalar.out.find("kernels         scalar (this CPU supports "), std::string::npos) << scalar.out;
+}
+
 TEST(Cli, MissingFileIsARuntimeErrorNamingThePath) {
   auto r = cli({"info", "/no/such/model.gguf"});
   EXPECT_EQ(r.exit_code, 1);
