@@ -30,6 +30,7 @@ struct CaptureRequest {
   SessionOptions session;
   std::string run_dir;
   bool overwrite = false;
+  store::WriterOptions writer;                    // the writer thread's queue budget
   std::string id;                                // batch-mode run id
   const std::atomic<bool>* cancel = nullptr;     // set to stop early (the run stays incomplete)
 };
@@ -47,6 +48,7 @@ struct CaptureResult {
   store::RunManifest manifest;
   bool cancelled = false;   // stopped through `cancel`: the run is stored, marked incomplete
   uint64_t store_bytes = 0;
+  store::WriterStats writer_stats;  // e.g. how long generation waited for the writer
 };
 
 // Model identity for a manifest, with an xxh64 hash of the whole file.

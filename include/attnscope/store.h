@@ -70,26 +70,64 @@ struct RunManifest {
 std::string manifest_to_json(const RunManifest& m);
 Result<RunManifest> manifest_from_json(std::string_view json, const std::string& source);
 
-// Writes a run directory. As an Observer it stores every attention block it receives;
-// write errors (a full disk) are kept and returned by status() and finish().
+struct WriterOptions {
+  // Budget of the writer thread's queue: bytes of attention copied from the engine (f32
+  // lower triangles) and of token text, handed over and not yet written. A call that
+  // would exceed it blocks until the writer thread catches up (a single larger delivery
+  // is accepted alone). 64 MiB holds about four 64-row chunks of a 32-head model at
+  // 2048 positions.
+  // 0 = no thread: every call compresses and writes before it returns.
+  uint64_t queue_bytes = 64ull << 20;
+};
+
+// The writer queue's activity since create() (for tuning and tests).
+struct WriterStats {
+  uint64_t capacity_bytes = 0;     // WriterOptions::queue_bytes
+  uint64_t queued_bytes = 0;       // held now (jobs waiting and being written)
+  uint64_t peak_bytes = 0;         // most bytes held at once (jobs waiting and being written)
+  uint64_t largest_job_bytes = 0;
+  uint64_t n_jobs = 0;             // deliveries and token records handed over
+  uint64_t n_waits = 0;            // calls that blocked on a full queue
+  double wait_seconds = 0;         // total time they blocked
+};
+
+// Writes a run directory. As an Observer it stores every attention block it receives.
+//
+// Threading: call it from one thread (the engine's). on_attention and
+// add_generated_token copy what they store into a bounded queue and return; a writer
+// thread compresses and appends it to the log in call order, so the log is byte for
+// byte what a synchronous writer (queue_bytes = 0) writes. status(), bytes_written(),
+// checkpoint() and finish() first wait for the queue to drain; the destructor writes
+// what is queued, then joins the thread. A process killed outright loses at most the
+// queued jobs: the log still ends on whole records, in order.
+//
+// Errors (a full disk, a malformed delivery) are sticky: once one happens, later
+// deliveries are dropped. A write error of the writer thread surfaces from the next
+// add_generated_token, and from status() and finish(), which return the first error.
 class RunWriter : public Observer {
  public:
   // Creates `dir` (and parents). An existing run directory is refused unless
   // `overwrite`; a non-empty directory that is not a run is always refused.
   static Result<std::unique_ptr<RunWriter>> create(const std::string& dir, RunManifest initial,
-                                                   bool overwrite);
+                                                   bool overwrite, const WriterOptions& options = {});
   ~RunWriter() override;
 
+  // Copies the rows' lower triangles (the engine reuses `rows.probs` once this returns).
+  // Blocks only while the queue is over its budget.
   void on_attention(const AttentionRows& rows) override;
   // Appends a generated token before it is fed to the model, so that its rows are
-  // never stored without it.
+  // never stored without it (it is queued behind the rows before it, ahead of its own).
+  // Returns the sticky error known so far, without waiting for the queue.
   Status add_generated_token(const TokenRecord& token);
-  // Writes the index and replaces the manifest with `final_manifest` (complete = true).
+  // Drains the queue, ends the writer thread, writes the index and replaces the manifest
+  // with `final_manifest` (complete = true). After an error: writes it incomplete.
   Status finish(RunManifest final_manifest);
-  // Replaces the manifest atomically (e.g. progress of a long run); complete stays false.
+  // Drains the queue, then replaces the manifest atomically (e.g. progress of a long
+  // run); complete stays false.
   Status checkpoint(const RunManifest& manifest);
-  Status status() const;
-  uint64_t bytes_written() const;  // bytes appended to attention.log so far (its header included)
+  Status status() const;           // drains the queue first
+  uint64_t bytes_written() const;  // bytes appended to attention.log (its header included); drains first
+  WriterStats stats() const;       // does not wait
 
   struct Impl;
 

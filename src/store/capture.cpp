@@ -127,7 +127,7 @@ Result<CaptureResult> capture(const std::shared_ptr<const Model>& model,
   m.n_heads = c.n_heads;
   m.timings.started_at = utc_now_iso8601();
 
-  ATTN_ASSIGN_OR_RETURN(auto writer, store::RunWriter::create(request.run_dir, m, request.overwrite));
+  ATTN_ASSIGN_OR_RETURN(auto writer, store::RunWriter::create(request.run_dir, m, request.overwrite, request.writer));
   ATTN_ASSIGN_OR_RETURN(auto session, Session::create(model, request.session));
 
   GenerateOptions go;
@@ -156,13 +156,14 @@ Result<CaptureResult> capture(const std::shared_ptr<const Model>& model,
     store::TokenRecord rec = token_records(tok, {id}, m.text, /*generated=*/true, before)[0];
     m.tokens.push_back(rec);
     ++n_generated;
+    // Also reports an earlier write error, without waiting for the writer thread.
     if (token_status.ok()) token_status = writer->add_generated_token(rec);
     if (progress) {
       progress({"decode", n_generated, request.max_new_tokens,
                 std::chrono::duration<double>(Clock::now() - t_decode).count()});
     }
     if (cancel_requested()) cancelled = true;
-    return token_status.ok() && writer->status().ok() && !cancelled;
+    return token_status.ok() && !cancelled;
   };
 
   auto result = generate(*session, ids, go, writer.get(), on_token);
@@ -186,6 +187,7 @@ Result<CaptureResult> capture(const std::shared_ptr<const Model>& model,
     ATTN_RETURN_IF_ERROR(writer->finish(m));
   }
   out.store_bytes = writer->bytes_written();
+  out.writer_stats = writer->stats();
   out.manifest = std::move(m);
   return out;
 }

@@ -77,30 +77,31 @@ uint16_t f32_to_f16_fast(float f) {
   return static_cast<uint16_t>(o | (sign >> 16));
 }
 
+void encode_values(Precision p, const float* values, size_t n, std::vector<uint8_t>* raw) {
+  const size_t at = raw->size();
+  raw->resize(at + n * dtype_size(p));
+  uint8_t* dst = raw->data() + at;
+  switch (p) {
+    case Precision::kF32:
+      std::memcpy(dst, values, n * 4);
+      break;
+    case Precision::kF16:
+      for (size_t k = 0; k < n; ++k) {
+        const uint16_t h = f32_to_f16_fast(values[k]);
+        std::memcpy(dst + k * 2, &h, 2);
+      }
+      break;
+    case Precision::kU8:
+      for (size_t k = 0; k < n; ++k) dst[k] = to_u8(values[k]);
+      break;
+  }
+}
+
 void encode_triangle(Precision p, const float* rows, int64_t stride, int32_t row_begin,
                      int32_t n_rows, std::vector<uint8_t>* raw) {
-  const size_t width = dtype_size(p);
-  size_t at = raw->size();
-  raw->resize(at + format::triangle_values(row_begin, n_rows) * width);
-  uint8_t* dst = raw->data();
   for (int32_t r = 0; r < n_rows; ++r) {
-    const float* row = rows + r * stride;  // (row_begin + r + 1) keys
-    const int64_t n = int64_t{row_begin} + r + 1;
-    switch (p) {
-      case Precision::kF32:
-        std::memcpy(dst + at, row, static_cast<size_t>(n) * 4);
-        break;
-      case Precision::kF16:
-        for (int64_t k = 0; k < n; ++k) {
-          const uint16_t h = f32_to_f16_fast(row[k]);
-          std::memcpy(dst + at + static_cast<size_t>(k) * 2, &h, 2);
-        }
-        break;
-      case Precision::kU8:
-        for (int64_t k = 0; k < n; ++k) dst[at + static_cast<size_t>(k)] = to_u8(row[k]);
-        break;
-    }
-    at += static_cast<size_t>(n) * width;
+    // row r: keys 0..row_begin + r
+    encode_values(p, rows + r * stride, static_cast<size_t>(int64_t{row_begin} + r + 1), raw);
   }
 }
 

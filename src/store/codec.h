@@ -24,6 +24,9 @@ bool valid_precision(uint8_t p);
 // IEEE half of f, round to nearest even: bit-identical to quant::f32_to_f16, faster.
 uint16_t f32_to_f16_fast(float f);
 
+// Appends n values converted to p to raw (a packed lower triangle is a payload as is).
+void encode_values(Precision p, const float* values, size_t n, std::vector<uint8_t>* raw);
+
 // Appends the lower triangle of one head's rows to raw, converted to p.
 // rows: (n_rows, stride) row-major; row r holds keys 0..row_begin + r (stride >= that + 1).
 void encode_triangle(Precision p, const float* rows, int64_t stride, int32_t row_begin,

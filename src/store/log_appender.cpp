@@ -1,0 +1,197 @@
+#include "store/log_appender.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "store/file_util.h"
+
+namespace attnscope::store {
+
+using format::IndexEntry;
+using format::RecordHeader;
+
+namespace {
+
+constexpr int kZstdLevel = 1;
+constexpr size_t kFlushBytes = 4u << 20;  // pending log bytes that trigger a write(2)
+constexpr size_t kIndexFlushEntries = 4096;
+
+}  // namespace
+
+LogAppender::LogAppender(std::string dir, uint64_t run_uid, Precision precision, int32_t n_layers,
+                         int32_t n_heads)
+    : dir_(std::move(dir)),
+      log_path_(path_join(dir_, format::kLogFile)),
+      index_path_(path_join(dir_, format::kIndexTemp)),
+      run_uid_(run_uid),
+      precision_(precision),
+      n_layers_(n_layers),
+      n_heads_(n_heads),
+      encoder_(kZstdLevel) {}
+
+LogAppender::~LogAppender() {
+  close_fd(&log_fd_);
+  close_fd(&index_fd_);
+}
+
+void LogAppender::close_log() { close_fd(&log_fd_); }
+
+Status LogAppender::open() {
+  log_fd_ = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (log_fd_ < 0) return make_error("{}: cannot create: {}", log_path_, errno_text(errno));
+  format::LogHeader h{};
+  std::memcpy(h.magic, format::kLogMagic, sizeof h.magic);
+  h.format_version = kFormatVersion;
+  h.header_size = sizeof h;
+  h.run_uid = run_uid_;
+  h.n_layers = n_layers_;
+  h.n_heads = n_heads_;
+  h.precision = static_cast<uint8_t>(precision_);
+  h.record_header_size = sizeof(RecordHeader);
+  h.checksum = checksum64(&h, offsetof(format::LogHeader, checksum));
+  ATTN_RETURN_IF_ERROR(write_all(log_fd_, &h, sizeof h, log_path_));
+  ATTN_RETURN_IF_ERROR(fsync_path_fd(log_fd_, log_path_));
+  log_size_ = sizeof h;
+
+  index_fd_ = ::open(index_path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (index_fd_ < 0) return make_error("{}: cannot create: {}", index_path_, errno_text(errno));
+  const format::IndexHeader placeholder{};  // filled in by finish_files()
+  return write_all(index_fd_, &placeholder, sizeof placeholder, index_path_);
+}
+
+Status LogAppender::run(const WriteJob& job) {
+  if (const auto* rows = std::get_if<RowsJob>(&job)) return append_rows(*rows);
+  return append_token(std::get<TokenJob>(job));
+}
+
+void LogAppender::discard_tail() {
+  if (log_fd_ >= 0 && ::ftruncate(log_fd_, static_cast<off_t>(log_size_)) != 0) {
+    // ignored: the error being reported is the one that matters
+  }
+  pending_.clear();
+}
+
+Status LogAppender::flush_log() {
+  if (pending_.empty()) return ok_status();
+  ATTN_RETURN_IF_ERROR(write_all(log_fd_, pending_.data(), pending_.size(), log_path_));
+  log_size_ += pending_.size();
+  pending_.clear();
+  return ok_status();
+}
+
+Status LogAppender::flush_index() {
+  if (index_pending_.empty()) return ok_status();
+  const size_t n = index_pending_.size() * sizeof(IndexEntry);
+  ATTN_RETURN_IF_ERROR(write_all(index_fd_, index_pending_.data(), n, index_path_));
+  index_hash_.update(index_pending_.data(), n);
+  index_entries_ += index_pending_.size();
+  index_pending_.clear();
+  return ok_status();
+}
+
+// Completes the record at pending_[header_at..]: fills in h and copies it in front of
+// its payload, which is the rest of pending_.
+void LogAppender::seal_record(RecordHeader& h, size_t header_at) {
+  const size_t payload_at = header_at + sizeof(RecordHeader);
+  h.magic = format::kRecordMagic;
+  h.stored_size = static_cast<uint32_t>(pending_.size() - payload_at);
+  h.payload_checksum = checksum64(pending_.data() + payload_at, h.stored_size);
+  h.reserved = 0;
+  h.header_checksum = checksum32(&h, offsetof(RecordHeader, header_checksum));
+  std::memcpy(pending_.data() + header_at, &h, sizeof h);
+}
+
+// values: the block's packed lower triangle, triangle_values(row_begin, n_rows) floats.
+Status LogAppender::append_block(int32_t layer, int32_t head, int32_t row_begin, int32_t n_rows,
+                                 const float* values) {
+  raw_.clear();
+  encode_values(precision_, values, format::triangle_values(row_begin, n_rows), &raw_);
+  const size_t header_at = pending_.size();
+  pending_.resize(header_at + sizeof(RecordHeader));
+  ATTN_ASSIGN_OR_RETURN(const format::Codec codec, encoder_.encode(precision_, raw_, &pending_));
+  RecordHeader h{};
+  h.kind = static_cast<uint8_t>(format::RecordKind::kAttention);
+  h.dtype = static_cast<uint8_t>(precision_);
+  h.codec = static_cast<uint8_t>(codec);
+  h.layer = layer;
+  h.head = head;
+  h.row_begin = row_begin;
+  h.n_rows = n_rows;
+  h.raw_size = static_cast<uint32_t>(raw_.size());
+  seal_record(h, header_at);
+  index_pending_.push_back(IndexEntry{layer, head, row_begin, n_rows, log_size_ + header_at,
+                                      h.stored_size, h.raw_size});
+  if (pending_.size() >= kFlushBytes) ATTN_RETURN_IF_ERROR(flush_log());
+  if (index_pending_.size() >= kIndexFlushEntries) ATTN_RETURN_IF_ERROR(flush_index());
+  return ok_status();
+}
+
+Status LogAppender::append_rows(const RowsJob& job) {
+  // Blocks of at most kMaxBlockRows rows and kMaxBlockRawBytes decoded bytes, in the
+  // order (row block, head).
+  const int64_t n_keys = int64_t{job.q_begin} + job.n_rows;
+  const uint64_t row_bytes = static_cast<uint64_t>(n_keys) * dtype_size(precision_);
+  const auto byte_rows = static_cast<int32_t>(std::max<uint64_t>(1, format::kMaxBlockRawBytes / row_bytes));
+  const int32_t block_rows = std::min(format::kMaxBlockRows, byte_rows);
+  const uint64_t head_values = format::triangle_values(job.q_begin, job.n_rows);
+  for (int32_t r0 = 0; r0 < job.n_rows; r0 += block_rows) {
+    const int32_t nb = std::min(block_rows, job.n_rows - r0);
+    const uint64_t block_at = format::triangle_values(job.q_begin, r0);  // rows before r0
+    for (int32_t h = 0; h < job.n_heads; ++h) {
+      const float* values = job.values.data() + uint64_t(h) * head_values + block_at;
+      ATTN_RETURN_IF_ERROR(append_block(job.layer, h, job.q_begin + r0, nb, values));
+    }
+  }
+  return flush_log();
+}
+
+Status LogAppender::append_token(const TokenJob& job) {
+  const TokenRecord& token = job.token;
+  const size_t header_at = pending_.size();
+  pending_.resize(header_at + sizeof(RecordHeader));
+  const format::TokenPayload p{token.id, 0, token.byte_begin, token.byte_end};
+  const auto* pb = reinterpret_cast<const uint8_t*>(&p);
+  pending_.insert(pending_.end(), pb, pb + sizeof p);
+  pending_.insert(pending_.end(), token.text.begin(), token.text.end());
+  RecordHeader h{};
+  h.kind = static_cast<uint8_t>(format::RecordKind::kToken);
+  h.flags = static_cast<uint8_t>((token.generated ? format::kTokenGenerated : 0) |
+                                 (token.special ? format::kTokenSpecial : 0));
+  h.layer = -1;
+  h.head = -1;
+  h.row_begin = job.position;
+  h.raw_size = static_cast<uint32_t>(sizeof p + token.text.size());
+  seal_record(h, header_at);
+  return flush_log();
+}
+
+Status LogAppender::finish_files() {
+  ATTN_RETURN_IF_ERROR(flush_log());
+  ATTN_RETURN_IF_ERROR(fsync_path_fd(log_fd_, log_path_));
+  ATTN_RETURN_IF_ERROR(flush_index());
+  format::IndexHeader h{};
+  std::memcpy(h.magic, format::kIndexMagic, sizeof h.magic);
+  h.format_version = kFormatVersion;
+  h.header_size = sizeof h;
+  h.run_uid = run_uid_;
+  h.n_layers = n_layers_;
+  h.n_heads = n_heads_;
+  h.n_entries = index_entries_;
+  h.log_size = log_size_;
+  h.entries_checksum = index_hash_.digest();
+  h.header_checksum = checksum64(&h, offsetof(format::IndexHeader, header_checksum));
+  ATTN_RETURN_IF_ERROR(pwrite_all(index_fd_, &h, sizeof h, 0, index_path_));
+  ATTN_RETURN_IF_ERROR(fsync_path_fd(index_fd_, index_path_));
+  close_fd(&index_fd_);
+  const std::string final_path = path_join(dir_, format::kIndexFile);
+  if (::rename(index_path_.c_str(), final_path.c_str()) != 0) {
+    return make_error("{}: cannot rename to {}: {}", index_path_, final_path, errno_text(errno));
+  }
+  return ok_status();
+}
+
+}  // namespace attnscope::store
