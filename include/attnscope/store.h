@@ -63,6 +63,14 @@ struct RunManifest {
   int32_t n_layers = 0;      // shape of the stored attention
   int32_t n_heads = 0;
   Timings timings;
+  // How the engine computed the run (attention values depend on it slightly): the
+  // kernels' instruction set, "int8" or "f32" activations, threads. Empty in runs
+  // written before these fields existed.
+  struct Compute {
+    std::string kernels;
+    std::string activations;
+    int32_t n_threads = 0;
+  } compute;
   bool complete = false;
 };
 

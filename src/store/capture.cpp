@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "attnscope/quant.h"
 #include "attnscope/version.h"
 
 namespace attnscope {
@@ -126,6 +127,9 @@ Result<CaptureResult> capture(const std::shared_ptr<const Model>& model,
   m.n_layers = c.n_layers;
   m.n_heads = c.n_heads;
   m.timings.started_at = utc_now_iso8601();
+  m.compute.kernels = quant::isa_name(quant::cpu_isa());
+  m.compute.activations = request.session.activations == Activations::kF32 ? "f32" : "int8";
+  m.compute.n_threads = request.session.n_threads > 0 ? request.session.n_threads : default_thread_count();
 
   ATTN_ASSIGN_OR_RETURN(auto writer, store::RunWriter::create(request.run_dir, m, request.overwrite, request.writer));
   ATTN_ASSIGN_OR_RETURN(auto session, Session::create(model, request.session));

@@ -221,6 +221,11 @@ std::string manifest_to_json(const RunManifest& m, const StoreFields& store) {
   timings["decode_seconds"] = number_or_null(m.timings.decode_seconds);
   timings["total_seconds"] = number_or_null(m.timings.total_seconds);
   j["timings"] = std::move(timings);
+  if (!m.compute.kernels.empty()) {
+    j["compute"] = json{{"kernels", m.compute.kernels},
+                        {"activations", m.compute.activations},
+                        {"threads", m.compute.n_threads}};
+  }
 
   json att = json::object();
   att["precision"] = precision_name(m.precision);
@@ -322,6 +327,14 @@ Result<StoredManifest> parse_manifest_impl(std::string_view text, const std::str
     m.timings.prefill_seconds = p.number(*t, "timings", "prefill_seconds");
     m.timings.decode_seconds = p.number(*t, "timings", "decode_seconds");
     m.timings.total_seconds = p.number(*t, "timings", "total_seconds");
+  }
+
+  if (j.contains("compute")) {  // optional: older runs lack it
+    if (const json* c = p.object(j, "", "compute")) {
+      m.compute.kernels = p.string(*c, "compute", "kernels");
+      m.compute.activations = p.string(*c, "compute", "activations");
+      m.compute.n_threads = static_cast<int32_t>(p.integer(*c, "compute", "threads", 0, 1 << 20));
+    }
   }
 
   if (const json* a = p.object(j, "", "attention")) {

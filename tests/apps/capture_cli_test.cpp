@@ -149,6 +149,9 @@ TEST(Capture, F32ActivationsGiveTheReferenceArithmeticOnAQuantizedModel) {
     ASSERT_TRUE(run.ok()) << run.error().message;
     const auto& m = (*run)->manifest();
     ASSERT_GE((*run)->n_rows(), T);
+    EXPECT_EQ(m.compute.activations, f32 ? "f32" : "int8");
+    EXPECT_FALSE(m.compute.kernels.empty());
+    EXPECT_GE(m.compute.n_threads, 1);
     for (int32_t l = 0; l < m.n_layers; ++l) {
       auto want = ref->read_f32(fmt::format("attn.{}", l));  // (n_heads, T, T)
       ASSERT_TRUE(want.ok());

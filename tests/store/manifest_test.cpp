@@ -40,6 +40,7 @@ RunManifest full_manifest() {
   m.n_layers = 24;
   m.n_heads = 14;
   m.timings = {"2024-05-01T12:00:00Z", 0.125, 3.0000000000000004, 1e-300};
+  m.compute = {"avx2", "int8", 6};
   m.complete = true;
   return m;
 }
@@ -87,6 +88,9 @@ void expect_equal(const RunManifest& a, const RunManifest& b) {
   EXPECT_EQ(a.timings.prefill_seconds, b.timings.prefill_seconds);
   EXPECT_EQ(a.timings.decode_seconds, b.timings.decode_seconds);
   EXPECT_EQ(a.timings.total_seconds, b.timings.total_seconds);
+  EXPECT_EQ(a.compute.kernels, b.compute.kernels);
+  EXPECT_EQ(a.compute.activations, b.compute.activations);
+  EXPECT_EQ(a.compute.n_threads, b.compute.n_threads);
   EXPECT_EQ(a.complete, b.complete);
 }
 
@@ -109,6 +113,20 @@ TEST(Manifest, RoundTripsEveryField) {
   expect_equal(m, *back);
   // And again: the output of a round trip is a fixed point.
   EXPECT_EQ(manifest_to_json(*back), text);
+}
+
+TEST(Manifest, RunsWithoutComputeFieldsStillOpen) {
+  const std::string text = manifest_to_json(full_manifest());
+  auto j = nlohmann::json::parse(text);
+  ASSERT_TRUE(j.contains("compute"));
+  j.erase("compute");  // as written before the field existed
+  auto back = manifest_from_json(j.dump(), "old/manifest.json");
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->compute.kernels, "");
+  j["compute"] = 7;  // present but malformed: an error naming the field
+  auto bad = manifest_from_json(j.dump(), "bad/manifest.json");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("compute"), std::string::npos) << bad.error().message;
 }
 
 TEST(Manifest, DefaultManifestRoundTrips) {
