@@ -2,6 +2,7 @@
 // scratch buffers, and evaluates batches of tokens at the next positions.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -49,6 +50,12 @@ class Session {
   // (n_out, n_vocab): one row per token of the last eval() when all_logits, else one.
   std::span<const float> logits() const { return logits_; }
   std::span<const float> last_logits() const;
+
+  // Allocates the KV cache for n_positions (at most n_ctx()) now. Without it the cache
+  // grows geometrically as tokens arrive, which may leave up to half of it unused and
+  // briefly holds the old and the new cache while growing; callers that know the final
+  // length (generate) reserve it once.
+  void reserve(int32_t n_positions) { reserve_cache(std::min(n_positions, n_ctx_)); }
 
   int32_t n_past() const { return n_past_; }
   int32_t n_ctx() const { return n_ctx_; }

@@ -30,6 +30,10 @@ Result<GenerateResult> generate(Session& session, std::span<const int32_t> promp
                       session.n_ctx());
   }
 
+  // Prompt, generated tokens, and the final step's token: one allocation of the cache.
+  session.reserve(static_cast<int32_t>(std::min<int64_t>(
+      static_cast<int64_t>(prompt.size()) + options.max_new_tokens + 1, session.n_ctx())));
+
   GenerateResult result;
   const auto t0 = Clock::now();
   if (options.on_prefill_progress) {

@@ -141,6 +141,28 @@ TEST(Session, GenerationStopsWhenTheContextIsFull) {
   EXPECT_EQ(result->generated.size(), 3u);  // two fed back, the third has no room
 }
 
+TEST(Session, ReservingTheCacheChangesNoResultAndIsClampedToTheContext) {
+  auto path = write_tiny_model(TinyModelSpec{}, "reserve");
+  ASSERT_TRUE(path.ok()) << path.error().message;
+  auto model = Model::load(*path);
+  ASSERT_TRUE(model.ok()) << model.error().message;
+  std::vector<int32_t> ids;
+  for (int32_t i = 0; i < 40; ++i) ids.push_back(3 + (i * 7) % 200);
+  std::vector<float> logits[2];
+  for (int reserve = 0; reserve < 2; ++reserve) {
+    auto session = Session::create(*model, SessionOptions{.n_threads = 2});
+    ASSERT_TRUE(session.ok());
+    if (reserve) (*session)->reserve(1 << 20);  // far past the context of 64: clamped
+    for (size_t i = 0; i < ids.size(); i += 7) {  // cache growing in steps, or reserved once
+      const size_t n = std::min<size_t>(7, ids.size() - i);
+      ASSERT_TRUE((*session)->eval(std::span<const int32_t>(ids).subspan(i, n)).ok());
+    }
+    logits[reserve].assign((*session)->last_logits().begin(), (*session)->last_logits().end());
+  }
+  ASSERT_FALSE(logits[0].empty());
+  EXPECT_EQ(logits[0], logits[1]);
+}
+
 TEST(Session, TokenOutsideTheVocabularyIsAnError) {
   auto path = write_tiny_model(TinyModelSpec{}, "bad_token");
   ASSERT_TRUE(path.ok()) << path.error().message;
