@@ -161,21 +161,21 @@ Isa cpu_isa() {
   return isa;
 }
 
+namespace {
+const Kernels* find(const detail::IsaKernels& table, uint32_t type_id) {
+  for (const Kernels& k : table.types) {
+    if (static_cast<uint32_t>(k.type) == type_id) return &k;
+  }
+  return nullptr;
+}
+}  // namespace
+
 const Kernels* kernels(uint32_t type_id, Isa isa) {
   const detail::IsaKernels* table = detail::table_for(isa);
-  if (table == nullptr) return nullptr;
-  for (const Kernels& k : table->types) {
-    if (static_cast<uint32_t>(k.type) == type_id) return &k;
-  }
-  return nullptr;
+  return table != nullptr ? find(*table, type_id) : nullptr;
 }
 
-const Kernels* kernels(uint32_t type_id) {
-  for (const Kernels& k : detail::active_kernels().types) {
-    if (static_cast<uint32_t>(k.type) == type_id) return &k;
-  }
-  return nullptr;
-}
+const Kernels* kernels(uint32_t type_id) { return find(detail::active_kernels(), type_id); }
 
 float dot_f32(const float* a, const float* b, int64_t n) { return detail::active_kernels().dot_dense(a, b, n); }
 

@@ -50,6 +50,22 @@ std::vector<ActBlock> quantize_ref(const std::vector<float>& x) {
   return out;
 }
 
+// n_rows random rows of type t with n columns, and one random activation row, also
+// quantized by the reference.
+struct Case {
+  int64_t n_rows;
+  std::vector<uint8_t> rows;
+  std::vector<float> x;
+  std::vector<ActBlock> xq;
+  const uint8_t* row(int64_t r) const { return rows.data() + r * static_cast<int64_t>(rows.size() / n_rows); }
+};
+Case random_case(GgmlType t, int64_t n_rows, int64_t n, std::mt19937& rng) {
+  Case c{n_rows, random_rows(t, n_rows, n, rng), {}, {}};
+  c.x = random_floats(n, rng);
+  c.xq = quantize_ref(c.x);
+  return c;
+}
+
 TEST(Isa, DetectionAndParsing) {
   std::cout << "detected: " << isa_name(detected_isa()) << ", in use: " << isa_name(cpu_isa()) << "\n";
   EXPECT_LE(static_cast<int>(cpu_isa()), static_cast<int>(detected_isa()));
@@ -171,14 +187,12 @@ TEST_P(Int8PerType, ReferenceMatchesDequantizedWeightsAndQuantizedActivations) {
   const Kernels* scalar = kernels(id(t), Isa::kScalar);
   std::mt19937 rng(99 + id(t));
   for (int64_t n : {256, 1024, 4096}) {
-    const int64_t n_rows = 6;
-    const auto rows = random_rows(t, n_rows, n, rng);
-    const uint64_t row_bytes = rows.size() / n_rows;
-    const auto x = random_floats(n, rng);
-    const auto xq = quantize_ref(x);
+    const Case c = random_case(t, 6, n, rng);
+    const auto& x = c.x;
+    const auto& xq = c.xq;
     std::vector<float> w(static_cast<size_t>(n));
-    for (int64_t r = 0; r < n_rows; ++r) {
-      const uint8_t* row = rows.data() + r * row_bytes;
+    for (int64_t r = 0; r < c.n_rows; ++r) {
+      const uint8_t* row = c.row(r);
       scalar->dequantize(row, w.data(), n);
       const Exact e = exact_dot(w, x, xq);
       const float got = ref(row, xq.data(), n);
@@ -203,14 +217,12 @@ TEST_P(Int8PerType, SimdMatchesTheScalarReference) {
     ASSERT_EQ(k->dot_q8 == nullptr, scalar->dot_q8 == nullptr) << name(t) << " " << isa_name(isa);
     ASSERT_EQ(k->dot_q8_x4 == nullptr, k->dot_q8 == nullptr) << name(t) << " " << isa_name(isa);
     for (int64_t n : {256, 2048, 14336}) {
-      const int64_t n_rows = 4;
-      const auto rows = random_rows(t, n_rows, n, rng);
-      const uint64_t row_bytes = rows.size() / n_rows;
-      const auto x = random_floats(n, rng);
-      const auto xq = quantize_ref(x);
+      const Case c = random_case(t, 4, n, rng);
+      const auto& x = c.x;
+      const auto& xq = c.xq;
       std::vector<float> w(static_cast<size_t>(n));
-      for (int64_t r = 0; r < n_rows; ++r) {
-        const uint8_t* row = rows.data() + r * row_bytes;
+      for (int64_t r = 0; r < c.n_rows; ++r) {
+        const uint8_t* row = c.row(r);
         scalar->dequantize(row, w.data(), n);
         double mag = 0, mag_f = 0;
         for (int64_t i = 0; i < n; ++i) {
