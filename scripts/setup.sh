@@ -2,7 +2,10 @@
 # The README's first command: installs the dependencies (apt), builds attnscope, runs
 # it on a model, captures the example prompt's attention and renders the viewer.
 #   scripts/setup.sh [MODEL.gguf] [PROMPT]
-# Without a MODEL it uses the first models/*.gguf in the repository, if any.
+# Without a MODEL it uses the bundled demo model (models/attnscope-demo-kjv-f16.gguf).
+# The default prompt says a verse twice, so the demo model's induction head (layer 1,
+# head 0) has something to find: in the second copy every token looks at the token
+# that followed it the first time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,9 +14,9 @@ scripts/build.sh
 bin=build/attnscope
 
 model=${1:-${ATTNSCOPE_MODEL:-}}
-prompt=${2:-"The quick brown fox jumps over the lazy dog. The quick brown"}
+prompt=${2:-"And God said, Let there be light: and there was light. And God saw the light, that it was good. And God said, Let there be light: and there was light. And God saw"}
 if [ -z "$model" ]; then
-  for candidate in models/*.gguf; do
+  for candidate in models/attnscope-demo-kjv-f16.gguf models/*.gguf; do
     if [ -f "$candidate" ]; then model=$candidate; break; fi
   done
 fi

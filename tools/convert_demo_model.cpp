@@ -96,10 +96,10 @@ int main(int argc, char** argv) {
 
   attnscope::gguf::Writer w;
   // The keys and order of llama.cpp's convert_hf_to_gguf.py for a llama model.
+  // No general.license: the repository has not chosen one yet (models/README.md).
   w.add_string("general.architecture", "llama");
   w.add_string("general.type", "model");
   w.add_string("general.name", name);
-  w.add_string("general.license", "MIT");
   w.add_uint32("llama.block_count", n_layers);
   w.add_uint32("llama.context_length", ctx);
   w.add_uint32("llama.embedding_length", dim);

@@ -1,13 +1,14 @@
 // Screenshots of every view for the docs (docs/images/*.png, 1200 px wide), from real
 // runs captured and served by the built CLI, in Debian's chromium. Re-runnable:
 //
-//   node tools/screenshots.mjs [--model MODEL.gguf] [--out docs/images]
+//   node tools/screenshots.mjs [--model MODEL.gguf] [--out docs/images] [--head LAYER,HEAD]
 //
 // The model defaults to models/attnscope-demo-kjv-f16.gguf when it exists (trained on
-// the King James Bible: meaningful heads, KJV prompts), else the llama fixture (random
-// weights, 3 layers × 4 heads; ATTNSCOPE_FIXTURES). The text and matrix views show the
-// head whose attention from the focused token is the most focused (lowest entropy over
-// the keys after the first, read from the exported safetensors). Writes
+// the King James Bible; the prompt says a verse twice and the views show its induction
+// head, layer 1 head 0), else the llama fixture (random weights, 3 layers × 4 heads;
+// ATTNSCOPE_FIXTURES). Without --head (and for other models), the text and matrix views
+// show the head whose attention from the focused token is the most focused (lowest
+// entropy over the keys after the first, read from the exported safetensors). Writes
 // text-observer.png, text-observed.png, matrix.png, grid.png, flow.png and compare.png.
 
 import fs from 'node:fs';
@@ -25,13 +26,14 @@ const opt = (name, def) => {
 const demo = path.join(REPO, 'models/attnscope-demo-kjv-f16.gguf');
 const model = path.resolve(opt('model', fs.existsSync(demo) ? demo : fixtureModel('llama')));
 const out = path.resolve(opt('out', path.join(REPO, 'docs/images')));
+const headOpt = opt('head', model === demo ? '1,0' : '');
 const WIDTH = 1200;
 const HEIGHT = 760;
 
 // Two prompts sharing a long prefix (for compare); the first is the main run.
 const PROMPTS = model === demo ? [
-  'And the LORD spake unto Moses, saying, Speak unto the children of Israel, that they bring me an offering: of every man that giveth it willingly with his heart ye shall take my offering. And Moses said unto',
-  'And the LORD spake unto Moses, saying, Speak unto the children of Israel, that they bring me an offering: of every man that giveth it willingly with his heart ye shall take my offering. And Aaron said unto',
+  'And God said, Let there be light: and there was light. And God saw the light, that it was good. And God said, Let there be light: and there was light. And God saw',
+  'And God said, Let there be light: and there was light. And God saw the light, that it was good. And God said, Let there be a firmament: and there was a firmament. And God saw',
 ] : [
   'The cat sat on the mat because the mat was warm. Where did the cat sit? The cat sat on the',
   'The cat sat on the mat because the mat was warm. Where did the dog sit? The dog sat on the',
@@ -78,8 +80,15 @@ try {
   const manifest = JSON.parse(fs.readFileSync(path.join(runs[0], 'manifest.json'), 'utf8'));
   const n = manifest.tokens.length;
   const firstGenerated = manifest.tokens.findIndex((t) => t.generated);
-  const best = mostFocusedHead(exportRun(runs[0], path.join(dir, 'a.safetensors'), { aggregate: 'none' }), manifest, firstGenerated - 1);
-  console.log(`head: layer ${best.layer}, head ${best.head} (${best.h.toFixed(2)} bits)`);
+  let best;
+  if (headOpt) {
+    const [layer, head] = headOpt.split(',').map(Number);
+    best = { layer, head };
+    console.log(`head: layer ${layer}, head ${head} (--head)`);
+  } else {
+    best = mostFocusedHead(exportRun(runs[0], path.join(dir, 'a.safetensors'), { aggregate: 'none' }), manifest, firstGenerated - 1);
+    console.log(`head: layer ${best.layer}, head ${best.head} (${best.h.toFixed(2)} bits)`);
+  }
 
   // text views: one at a time, each frozen on a token
   await openRun(page, url);

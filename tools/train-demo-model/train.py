@@ -43,13 +43,26 @@ CFG = dict(
     rope_theta=10000.0,
     norm_eps=1e-5,
     batch_size=16,
-    steps=800,
+    steps=1200,
     warmup=100,
     lr=2e-3,
     min_lr_frac=0.1,
     weight_decay=0.1,
     grad_clip=1.0,
-    repeat_frac=0.1,   # share of samples that are a repeated text span (model card: why)
+    repeat_frac=0.1,   # share of corpus samples that are a text span repeated (copying on real text too)
+    # Head scaffold (model card, "How the two heads were trained"): a batch of random
+    # token sequences shown twice rides along with every corpus batch; head 0 of layer 0
+    # is clamped to the previous-token pattern for the first clamp_steps steps, and an
+    # auxiliary loss (aux_weight x -log p) asks it for that pattern afterwards and asks
+    # head 0 of layer 1 for the induction pattern throughout.
+    synth_batch=16,
+    synth_len=121,       # BOS + random prefix + span + span
+    synth_span_min=20,
+    synth_span_max=60,
+    clamp_steps=300,
+    prev_head=(0, 0),
+    induction_head=(1, 0),
+    aux_weight=1.0,
     eval_every=100,
     eval_batches=8,
 )
@@ -187,6 +200,14 @@ def apply_rope(x, cos, sin):
     return torch.stack((x0 * c - x1 * s, x0 * s + x1 * c), dim=-1).flatten(-2)
 
 
+def previous_token_pattern(T):
+    """[T, T]: row i attends to i-1 (row 0 to itself)."""
+    p = torch.zeros(T, T)
+    p[0, 0] = 1.0
+    p[torch.arange(1, T), torch.arange(0, T - 1)] = 1.0
+    return p
+
+
 class Block(nn.Module):
     def __init__(self, c):
         super().__init__()
@@ -198,6 +219,7 @@ class Block(nn.Module):
         self.wv = nn.Linear(d, d, bias=False)
         self.wo = nn.Linear(d, d, bias=False)
         self.ffn_norm = RMSNorm(d, c["norm_eps"])
+        self.clamp_head = None  # training scaffold only: this head's pattern := previous token
         self.w_gate = nn.Linear(d, c["ffn_dim"], bias=False)
         self.w_up = nn.Linear(d, c["ffn_dim"], bias=False)
         self.w_down = nn.Linear(c["ffn_dim"], d, bias=False)
@@ -212,6 +234,9 @@ class Block(nn.Module):
         s = (q @ k.transpose(-1, -2)) / math.sqrt(self.hd)
         s = s.masked_fill(mask[:T, :T], float("-inf"))
         p = torch.softmax(s, dim=-1)
+        if self.clamp_head is not None:
+            p = p.clone()
+            p[:, self.clamp_head] = previous_token_pattern(T)
         o = (p @ v).transpose(1, 2).reshape(B, T, D)
         x = x + self.wo(o)
         xn = self.ffn_norm(x)
@@ -269,6 +294,46 @@ def make_batch(data, bos, gen, B, T, repeat_frac):
         xs.append(torch.cat([torch.tensor([bos]), body]))
     x = torch.stack(xs)
     return x
+
+
+def make_synth_batch(gen, B):
+    """B samples of synth_len tokens: BOS, a random prefix, then a random span of L
+    ordinary pieces (ids 259.., no bytes or specials) twice, L in [synth_span_min,
+    synth_span_max]. Returns x [B, synth_len] and the span lengths [B]; the first copy
+    starts at synth_len - 2L."""
+    c = CFG
+    T, xs, lens = c["synth_len"], [], []
+    for _ in range(B):
+        L = int(torch.randint(c["synth_span_min"], c["synth_span_max"] + 1, (1,), generator=gen))
+        span = torch.randint(259, c["vocab_size"], (L,), generator=gen)
+        pre = torch.randint(259, c["vocab_size"], (T - 1 - 2 * L,), generator=gen)
+        xs.append(torch.cat([torch.tensor([1]), pre, span, span]))
+        lens.append(L)
+    return torch.stack(xs), lens
+
+
+def synth_losses(model, x, lens):
+    """Loss on the second copy's tokens (the first copy is unpredictable noise), and the
+    auxiliary attention losses of the scaffold (previous-token head, induction head)."""
+    c = CFG
+    logits, attns = model(x, want_attn=True)
+    T = x.shape[1]
+    b_idx, q_idx = [], []
+    for b, L in enumerate(lens):
+        s0 = T - 2 * L
+        for j in range(L - 1):  # query: span[j]'s second occurrence; its next token is span[j+1]
+            b_idx.append(b)
+            q_idx.append(s0 + L + j)
+    b_idx, q_idx = torch.tensor(b_idx), torch.tensor(q_idx)
+    lens_t = torch.tensor(lens)[b_idx]
+    copy_loss = F.cross_entropy(logits[b_idx, q_idx], x[b_idx, q_idx + 1])
+    pl, ph = c["prev_head"]
+    il, ih = c["induction_head"]
+    rows = torch.arange(1, T)
+    prev_p = attns[pl][:, ph][:, rows, rows - 1]                  # [B, T-1]
+    ind_p = attns[il][:, ih][b_idx, q_idx, q_idx - lens_t + 1]     # the token after the first copy
+    aux = -(torch.log(prev_p + 1e-6).mean() + torch.log(ind_p + 1e-6).mean())
+    return copy_loss, aux
 
 
 def lr_at(step):
@@ -340,29 +405,39 @@ def stage_train(work, threads):
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=CFG["lr"], betas=(0.9, 0.95), eps=1e-8)
     gen = torch.Generator().manual_seed(CFG["seed"])
+    clamp_layer, clamp_head = CFG["prev_head"]
     t0 = time.time()
     tr_acc, tr_n = 0.0, 0
     for step in range(CFG["steps"]):
+        model.blocks[clamp_layer].clamp_head = clamp_head if step < CFG["clamp_steps"] else None
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         x = make_batch(train_ids, sp.bos_id(), gen, CFG["batch_size"], CFG["ctx"], CFG["repeat_frac"])
         loss = loss_on(model, x)
+        xs, lens = make_synth_batch(gen, CFG["synth_batch"])
+        copy_loss, aux = synth_losses(model, xs, lens)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss + copy_loss + CFG["aux_weight"] * aux).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), CFG["grad_clip"])
         opt.step()
         tr_acc += float(loss)
         tr_n += 1
         last = step == CFG["steps"] - 1
         if (step + 1) % CFG["eval_every"] == 0 or last:
+            scaffold = ""
+            if model.blocks[clamp_layer].clamp_head is not None:
+                scaffold = f" (with the clamp: {float(head_scores(model)[1].max()):.3f})"
+                model.blocks[clamp_layer].clamp_head = None  # evaluate the model as exported
             vl = evaluate(model, val_ids, sp.bos_id(), CFG["eval_batches"], 99)
             prev, ind = head_scores(model)
             log(f"step {step + 1:5d} | lr {lr_at(step):.2e} | train loss {tr_acc / tr_n:.4f} | "
-                f"val loss {vl:.4f} | best prev-token head {float(prev.max()):.3f} | "
-                f"best induction head {float(ind.max()):.3f} | {time.time() - t0:.0f}s")
+                f"val loss {vl:.4f} | copy loss {float(copy_loss):.3f} | best prev-token head "
+                f"{float(prev.max()):.3f} | best induction head {float(ind.max()):.3f}{scaffold} | {time.time() - t0:.0f}s")
             tr_acc, tr_n = 0.0, 0
         elif (step + 1) % 10 == 0:
-            log(f"step {step + 1:5d} | loss {float(loss):.4f} | {time.time() - t0:.0f}s")
+            log(f"step {step + 1:5d} | loss {float(loss):.4f} | copy {float(copy_loss):.3f} | "
+                f"aux {float(aux):.3f} | {time.time() - t0:.0f}s")
+    model.blocks[clamp_layer].clamp_head = None
     train_time = time.time() - t0
     final_train = evaluate(model, train_ids, sp.bos_id(), CFG["eval_batches"], 98)
     final_val = evaluate(model, val_ids, sp.bos_id(), CFG["eval_batches"], 99)
@@ -421,7 +496,8 @@ def model_from_weights(path):
     c = dict(CFG)
     for k in c:
         if k in meta:
-            c[k] = type(c[k])(float(meta[k])) if isinstance(c[k], (int, float)) else meta[k]
+            if isinstance(c[k], (int, float)):  # the rest (tuples) only steer training
+                c[k] = type(c[k])(float(meta[k]))
     model = Llama(c)
     for k, t in weight_map(model).items():
         t.data.copy_(w[k])
