@@ -2,8 +2,8 @@
 //
 //   dot/TYPE/ISA/COLSxROWS            Kernels::dot (f32 activations), one token: the decode
 //                                     case. Counter weights_B = weight bytes read per second.
-//   dot_q8/TYPE/ISA/COLSxROWS         Kernels::dot_q8 (activations quantized to ActBlocks
-//                                     beforehand, outside the timing), one token: the decode
+//   dot_q8/TYPE/ISA/COLSxROWS         Kernels::dot_q8 (activations quantized to ActBlocks, and their
+//                                     scale table, beforehand, outside the timing), one token: the decode
 //                                     case of the default int8 path. Types without an int8
 //                                     kernel have no such benchmark.
 //   matmul/TYPE/ISA/PATH/Ntok/COLSxROWS
@@ -140,11 +140,14 @@ void bench_dot(benchmark::State& state, GgmlType type, Isa isa, Shape shape, boo
   }
   const auto x = activations(1, shape.n_cols);      // (n_cols)
   const auto xq = quantized(x, 1, shape.n_cols);    // (n_cols / 32)
+  std::vector<float> xs(2 * xq.size());             // (2, n_cols / 32) its scale table, as matmul_rows_q8 builds it
+  quant::act_scale_table(xq.data(), static_cast<int64_t>(xq.size()), xs.data());
   const uint8_t* base = w->data.data();
   for (auto _ : state) {
     for (int64_t r = 0; r < shape.n_rows; ++r) {
       const uint8_t* row = base + static_cast<uint64_t>(r) * w->row_bytes;
-      benchmark::DoNotOptimize(q8 ? k->dot_q8(row, xq.data(), shape.n_cols) : k->dot(row, x.data(), shape.n_cols));
+      benchmark::DoNotOptimize(q8 ? k->dot_q8(row, xq.data(), xs.data(), shape.n_cols)
+                                  : k->dot(row, x.data(), shape.n_cols));
     }
   }
   const auto bytes = static_cast<int64_t>(w->data.size());

@@ -47,6 +47,11 @@ static_assert(sizeof(ActBlock) == 40);
 // Non-finite inputs give d = NaN (so results are NaN, never garbage).
 void quantize_activations(const float* x, int64_t n_tokens, int64_t n_cols, ActBlock* out);
 
+// Float copies of the scales and sums of n_blocks activation blocks, the layout the
+// K-quant kernels read eight at a time (one vector load instead of a gather):
+// out[b] = x[b].d, out[n_blocks + b] = sum[0] + sum[1] (exact). out: 2 * n_blocks floats.
+void act_scale_table(const ActBlock* x, int64_t n_blocks, float* out);
+
 struct Kernels {
   GgmlType type;
   // Dequantizes n elements (a whole number of blocks) starting at src, bit-exactly
@@ -59,10 +64,14 @@ struct Kernels {
   // sum_i dequant(row)[i] * x[i] with x quantized (n / 32 blocks): integer products per
   // block, then float. nullptr for types that only have the f32 path. Which types
   // have it does not depend on the instruction set.
-  float (*dot_q8)(const void* row, const ActBlock* x, int64_t n);
-  // dot_q8 of one row with 4 tokens at once (token t at x + t * x_stride), sharing the
-  // unpacking of the weights; out[t] has the same bits as dot_q8 would give.
-  void (*dot_q8_x4)(const void* row, const ActBlock* x, int64_t x_stride, int64_t n, float* out);
+  // xs: act_scale_table of x's n / 32 blocks, or nullptr; the result has the same bits
+  // either way (the K-quant kernels are faster with it).
+  float (*dot_q8)(const void* row, const ActBlock* x, const float* xs, int64_t n);
+  // dot_q8 of one row with 4 tokens at once (token t at x + t * x_stride, its scale
+  // table at xs + 2 * t * x_stride, or xs nullptr), sharing the unpacking of the
+  // weights; out[t] has the same bits as dot_q8 would give.
+  void (*dot_q8_x4)(const void* row, const ActBlock* x, const float* xs, int64_t x_stride, int64_t n,
+                    float* out);
 };
 
 // Kernels of cpu_isa() for a type the engine can compute with; nullptr otherwise

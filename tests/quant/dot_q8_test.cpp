@@ -200,7 +200,7 @@ TEST_P(Int8PerType, ReferenceMatchesDequantizedWeightsAndQuantizedActivations) {
       EXPECT_LE(std::fabs(double{got} - e.f32_dot), e.quant_bound * 1.001 + 1e-5 * e.magnitude)
           << name(t) << " n=" << n << " row " << r;
       if (scalar->dot_q8 != nullptr) {
-        EXPECT_EQ(scalar->dot_q8(row, xq.data(), n), got);
+        EXPECT_EQ(scalar->dot_q8(row, xq.data(), nullptr, n), got);
       }
     }
   }
@@ -230,21 +230,31 @@ TEST_P(Int8PerType, SimdMatchesTheScalarReference) {
           mag_f += std::fabs(double{w[i]} * x[i]);
         }
         if (k->dot_q8 != nullptr) {
-          EXPECT_NEAR(k->dot_q8(row, xq.data(), n), scalar->dot_q8(row, xq.data(), n), 2e-6 * mag + 1e-30)
+          const float got = k->dot_q8(row, xq.data(), nullptr, n);
+          EXPECT_NEAR(got, scalar->dot_q8(row, xq.data(), nullptr, n), 2e-6 * mag + 1e-30)
               << name(t) << " " << isa_name(isa) << " n=" << n;
-          // Four tokens at once: each result has exactly the bits of the one-token kernel.
+          // With the scale table: the same bits as reading the scales from the blocks.
+          const auto nb = static_cast<int64_t>(xq.size());
+          std::vector<float> xs(static_cast<size_t>(2 * nb));
+          act_scale_table(xq.data(), nb, xs.data());
+          EXPECT_EQ(k->dot_q8(row, xq.data(), xs.data(), n), got) << name(t) << " " << isa_name(isa) << " n=" << n;
+          // Four tokens at once, with and without their tables: each result has exactly
+          // the bits of the one-token kernel.
           std::vector<ActBlock> four(4 * xq.size());
-          std::vector<float> x4(static_cast<size_t>(n));
+          std::vector<float> x4(static_cast<size_t>(n)), four_xs(static_cast<size_t>(8 * nb));
           for (int tok = 0; tok < 4; ++tok) {
             for (int64_t i = 0; i < n; ++i) x4[i] = x[(i * (tok + 3)) % n] * static_cast<float>(tok + 1);
             const auto q = quantize_ref(x4);
-            std::copy(q.begin(), q.end(), four.begin() + tok * static_cast<int64_t>(xq.size()));
+            std::copy(q.begin(), q.end(), four.begin() + tok * nb);
+            act_scale_table(q.data(), nb, four_xs.data() + 2 * tok * nb);
           }
-          float out[4];
-          k->dot_q8_x4(row, four.data(), static_cast<int64_t>(xq.size()), n, out);
+          float out[4], out_xs[4];
+          k->dot_q8_x4(row, four.data(), nullptr, nb, n, out);
+          k->dot_q8_x4(row, four.data(), four_xs.data(), nb, n, out_xs);
           for (int tok = 0; tok < 4; ++tok) {
-            EXPECT_EQ(out[tok], k->dot_q8(row, four.data() + tok * static_cast<int64_t>(xq.size()), n))
-                << name(t) << " " << isa_name(isa) << " token " << tok;
+            const float one = k->dot_q8(row, four.data() + tok * nb, nullptr, n);
+            EXPECT_EQ(out[tok], one) << name(t) << " " << isa_name(isa) << " token " << tok;
+            EXPECT_EQ(out_xs[tok], one) << name(t) << " " << isa_name(isa) << " token " << tok << " (scale table)";
           }
         }
         EXPECT_NEAR(k->dot(row, x.data(), n), scalar->dot(row, x.data(), n), 2e-6 * mag_f + 1e-30)
@@ -364,7 +374,8 @@ TEST(MatmulQ8, EqualsOneDotPerRowAndTokenForAnyRangeAndBatch) {
     for (int64_t tok = 0; tok < n_tokens; ++tok) {
       for (int64_t r = 0; r < n_rows; ++r) {
         const float want = (r >= 3 && r < 141)
-                               ? k->dot_q8(rows.data() + r * w.row_bytes, xq.data() + tok * (n_cols / 32), n_cols)
+                               ? k->dot_q8(rows.data() + r * w.row_bytes, xq.data() + tok * (n_cols / 32), nullptr,
+                                           n_cols)
                                : -1.0f;
         ASSERT_EQ(y[tok * n_rows + r], want) << name(t) << " token " << tok << " row " << r;
       }
