@@ -91,8 +91,8 @@ for path in sys.argv[3:]:
             vals[(p[0], p[1], p[2], "", 1, p[3])].append(b["weights_B"] / 1e9)
         elif p[0] == "matmul":               # matmul/TYPE/ISA/PATH/Ntok/SHAPE
             vals[("matmul", p[1], p[2], p[3], int(p[4][:-3]), p[5])].append(b["FLOP"] / 1e9)
-        elif p[0] == "quantize_activations": # quantize_activations/ISA/Ntok/COLS
-            vals[("quantize", "", p[1], "", int(p[2][:-3]), p[3])].append(b["act_B"] / 1e9)
+        elif p[0] == "quantize_activations": # quantize_activations/ISA/FORMAT/Ntok/COLS
+            vals[("quantize", "", p[1], p[2], int(p[3][:-3]), p[4])].append(b["act_B"] / 1e9)
 med = {k: statistics.median(v) for k, v in vals.items()}
 
 types = []
@@ -150,6 +150,7 @@ q = [(k, v) for k, v in med.items() if k[0] == "quantize"]
 if q:
     print()
     print("quantize_activations, GB/s of f32 input: " + "; ".join(
-        f"{k[2]} {k[4]} tok × {k[5]}: {v:.2f}" for k, v in sorted(q, key=lambda kv: (isas.index(kv[0][2]) if kv[0][2] in isas else 9, kv[0][4]))))
+        f"{k[2]} {k[3]} {k[4]} tok × {k[5]}: {v:.2f}"
+        for k, v in sorted(q, key=lambda kv: (isas.index(kv[0][2]) if kv[0][2] in isas else 9, kv[0][3], kv[0][4]))))
 PY
 echo "kernel_bench: raw JSON: ${outs[*]}" >&2

@@ -2,8 +2,8 @@
 //
 //   dot/TYPE/ISA/COLSxROWS            Kernels::dot (f32 activations), one token: the decode
 //                                     case. Counter weights_B = weight bytes read per second.
-//   dot_q8/TYPE/ISA/COLSxROWS         Kernels::dot_q8 (activations quantized to ActBlocks, and their
-//                                     scale table, beforehand, outside the timing), one token: the decode
+//   dot_q8/TYPE/ISA/COLSxROWS         Kernels::dot_q8 (activations quantized to the type's
+//                                     format beforehand, outside the timing), one token: the decode
 //                                     case of the default int8 path. Types without an int8
 //                                     kernel have no such benchmark.
 //   matmul/TYPE/ISA/PATH/Ntok/COLSxROWS
@@ -15,9 +15,10 @@
 //                                     Runs with the ACTIVE instruction set only (ATTNSCOPE_CPU
 //                                     or the detected one): bench/kernel_bench.sh reruns them
 //                                     once per instruction set.
-//   quantize_activations/ISA/Ntok/COLS
-//                                     quantize_activations of N tokens (the cost the q8 paths
-//                                     add per matmul input), active instruction set.
+//   quantize_activations/ISA/FORMAT/Ntok/COLS
+//                                     quantize_activations of N tokens into ActBlocks (b32) or
+//                                     ActBlockKs (b256): the cost the q8 paths add per matmul
+//                                     input, active instruction set.
 //                                     Counter act_B = f32 activation bytes read per second.
 //
 // Shapes: 4096 x 256 rows (a 4096-column weight, a few MB at most: mostly cache-resident,
@@ -117,11 +118,23 @@ std::vector<float> activations(int64_t n_tokens, int64_t n_cols) {
   return x;
 }
 
-// (n_tokens, n_cols / 32) quantized activations of the same values.
-std::vector<quant::ActBlock> quantized(const std::vector<float>& x, int64_t n_tokens, int64_t n_cols) {
-  std::vector<quant::ActBlock> xq(static_cast<size_t>(n_tokens * n_cols / 32));
-  quant::quantize_activations(x.data(), n_tokens, n_cols, xq.data());
-  return xq;
+// The same values quantized in both int8 formats: (n_tokens, n_cols / 32) ActBlocks and
+// (n_tokens, n_cols / 256) ActBlockKs.
+struct Quantized {
+  std::vector<quant::ActBlock> b32;
+  std::vector<quant::ActBlockK> b256;
+  quant::QuantizedActs acts() const { return {b32.data(), b256.data()}; }
+  const void* in(quant::ActFormat f) const {
+    return f == quant::ActFormat::kBlock256 ? static_cast<const void*>(b256.data()) : b32.data();
+  }
+};
+Quantized quantized(const std::vector<float>& x, int64_t n_tokens, int64_t n_cols) {
+  Quantized q;
+  q.b32.resize(static_cast<size_t>(n_tokens * n_cols / 32));
+  q.b256.resize(static_cast<size_t>(n_tokens * n_cols / 256));
+  quant::quantize_activations(x.data(), n_tokens, n_cols, q.b32.data());
+  quant::quantize_activations(x.data(), n_tokens, n_cols, q.b256.data());
+  return q;
 }
 
 benchmark::Counter rate(double per_iteration, const benchmark::State& state) {
@@ -139,14 +152,13 @@ void bench_dot(benchmark::State& state, GgmlType type, Isa isa, Shape shape, boo
     return;
   }
   const auto x = activations(1, shape.n_cols);      // (n_cols)
-  const auto xq = quantized(x, 1, shape.n_cols);    // (n_cols / 32)
-  std::vector<float> xs(2 * xq.size());             // (2, n_cols / 32) its scale table, as matmul_rows_q8 builds it
-  quant::act_scale_table(xq.data(), static_cast<int64_t>(xq.size()), xs.data());
+  const auto xq = quantized(x, 1, shape.n_cols);
+  const void* xk = xq.in(k->act);  // in the format the kernel reads
   const uint8_t* base = w->data.data();
   for (auto _ : state) {
     for (int64_t r = 0; r < shape.n_rows; ++r) {
       const uint8_t* row = base + static_cast<uint64_t>(r) * w->row_bytes;
-      benchmark::DoNotOptimize(q8 ? k->dot_q8(row, xq.data(), xs.data(), shape.n_cols)
+      benchmark::DoNotOptimize(q8 ? k->dot_q8(row, xk, shape.n_cols)
                                   : k->dot(row, x.data(), shape.n_cols));
     }
   }
@@ -166,11 +178,11 @@ void bench_matmul(benchmark::State& state, GgmlType type, Shape shape, int64_t n
   const int64_t n_rows = shape.n_matmul_rows;
   const quant::Matrix m{static_cast<uint32_t>(type), w->data.data(), shape.n_cols, n_rows, w->row_bytes};
   const auto x = activations(n_tokens, shape.n_cols);  // (n_tokens, n_cols)
-  const auto xq = quantized(x, n_tokens, shape.n_cols);  // (n_tokens, n_cols / 32)
+  const auto xq = quantized(x, n_tokens, shape.n_cols);
   std::vector<float> y(static_cast<size_t>(n_tokens * n_rows));  // (n_tokens, n_rows)
   for (auto _ : state) {
     if (q8) {
-      quant::matmul_rows_q8(m, xq.data(), n_tokens, y.data(), 0, n_rows);
+      quant::matmul_rows_q8(m, xq.acts(), n_tokens, y.data(), 0, n_rows);
     } else {
       quant::matmul_rows(m, x.data(), n_tokens, y.data(), 0, n_rows);
     }
@@ -182,9 +194,10 @@ void bench_matmul(benchmark::State& state, GgmlType type, Shape shape, int64_t n
   state.counters["FLOP"] = rate(2.0 * static_cast<double>(n_tokens * shape.n_cols * n_rows), state);
 }
 
-void bench_quantize(benchmark::State& state, int64_t n_tokens, int64_t n_cols) {
+template <typename Block>
+void bench_quantize(benchmark::State& state, int64_t n_tokens, int64_t n_cols, int64_t block) {
   const auto x = activations(n_tokens, n_cols);
-  std::vector<quant::ActBlock> xq(static_cast<size_t>(n_tokens * n_cols / 32));
+  std::vector<Block> xq(static_cast<size_t>(n_tokens * n_cols / block));
   for (auto _ : state) {
     quant::quantize_activations(x.data(), n_tokens, n_cols, xq.data());
     benchmark::DoNotOptimize(xq.data());
@@ -230,8 +243,14 @@ void register_all(const std::vector<Isa>& dot_isas) {
     }
   }
   for (const int64_t n_tokens : {int64_t{1}, int64_t{64}}) {
-    const std::string name = "quantize_activations/" + active_name + "/" + std::to_string(n_tokens) + "tok/4096";
-    benchmark::RegisterBenchmark(name.c_str(), bench_quantize, n_tokens, int64_t{4096})->Unit(benchmark::kMicrosecond);
+    const std::string name = "quantize_activations/" + active_name + "/";
+    const std::string shape = "/" + std::to_string(n_tokens) + "tok/4096";
+    benchmark::RegisterBenchmark((name + "b32" + shape).c_str(), bench_quantize<quant::ActBlock>, n_tokens,
+                                 int64_t{4096}, int64_t{32})
+        ->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark((name + "b256" + shape).c_str(), bench_quantize<quant::ActBlockK>, n_tokens,
+                                 int64_t{4096}, int64_t{256})
+        ->Unit(benchmark::kMicrosecond);
   }
 }
 

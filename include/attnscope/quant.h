@@ -2,7 +2,7 @@
 // struct (src/quant/blocks.h, with static_asserts on sizes), a scalar reference
 // dequantizer that is bit-exact with ggml, a dot product against f32 activations and,
 // for the common formats, a dot product against activations quantized to 8 bits
-// (ActBlock, as llama.cpp does). Each kernel has a scalar reference; the AVX2 and
+// (ActBlock or ActBlockK, as llama.cpp does). Each kernel has a scalar reference; the AVX2 and
 // AVX-512 variants are chosen at run time (cpu_isa()) and tests hold them to it.
 #pragma once
 
@@ -33,8 +33,12 @@ Isa cpu_isa();
 Result<Isa> parse_isa(const std::string& name);
 
 // ---- Activations quantized to 8 bits --------------------------------------------------
-// 32 consecutive activations x[i] ~= d * q[i] with |q| <= 127 (round to nearest even),
-// plus the sums of q over each half, which the formats with an offset or a min need.
+// Two formats, x[i] ~= d * q[i] with |q| <= 127 (q = round-to-nearest-even of
+// x[i] * 127 / max|x| over the block) in both; which one a weight type reads is
+// Kernels::act. Non-finite inputs give d = NaN (so results are NaN, never garbage).
+//
+// 32 consecutive activations, plus the sums of q over each half (the formats with an
+// offset or a min need them): the legacy 32-element formats, Q2_K, Q3_K, IQ4_XS.
 struct ActBlock {
   float d;
   int16_t sum[2];  // sum of q[0..15], q[16..31]
@@ -42,15 +46,29 @@ struct ActBlock {
 };
 static_assert(sizeof(ActBlock) == 40);
 
-// Quantizes n_tokens rows of n_cols activations (n_cols a multiple of 32) into
-// (n_tokens, n_cols / 32) blocks. Every instruction set gives the same bits.
-// Non-finite inputs give d = NaN (so results are NaN, never garbage).
-void quantize_activations(const float* x, int64_t n_tokens, int64_t n_cols, ActBlock* out);
+// 256 consecutive activations with one scale, plus the sums of q over each 16: the
+// format of Q4_K, Q5_K and Q6_K (as llama.cpp's Q8_K). One scale per super-block lets
+// those kernels add the products of all 256 values in integers, with the weights'
+// sub-block scales applied as integer multipliers, and convert to float once.
+// Aligned so that the 64-byte quarters of q can be read with aligned loads.
+struct alignas(64) ActBlockK {
+  int8_t q[256];
+  int16_t sum[16];  // sum of q[16j .. 16j + 15]
+  float d;
+};
+static_assert(sizeof(ActBlockK) == 320);
 
-// Float copies of the scales and sums of n_blocks activation blocks, the layout the
-// K-quant kernels read eight at a time (one vector load instead of a gather):
-// out[b] = x[b].d, out[n_blocks + b] = sum[0] + sum[1] (exact). out: 2 * n_blocks floats.
-void act_scale_table(const ActBlock* x, int64_t n_blocks, float* out);
+enum class ActFormat : uint8_t {
+  kNone = 0,      // no int8 kernel: the type takes f32 activations
+  kBlock32 = 1,   // ActBlock
+  kBlock256 = 2,  // ActBlockK
+};
+
+// Quantizes n_tokens rows of n_cols activations into (n_tokens, n_cols / 32) ActBlocks,
+// or (n_tokens, n_cols / 256) ActBlockKs; n_cols must be a multiple of the block size.
+// Every instruction set gives the same bits.
+void quantize_activations(const float* x, int64_t n_tokens, int64_t n_cols, ActBlock* out);
+void quantize_activations(const float* x, int64_t n_tokens, int64_t n_cols, ActBlockK* out);
 
 struct Kernels {
   GgmlType type;
@@ -61,17 +79,16 @@ struct Kernels {
   // accumulated in float in a fixed order (src/quant/kernels_impl.h): deterministic,
   // and the same bits as matmul_rows gives for that row and token.
   float (*dot)(const void* row, const float* x, int64_t n);
-  // sum_i dequant(row)[i] * x[i] with x quantized (n / 32 blocks): integer products per
-  // block, then float. nullptr for types that only have the f32 path. Which types
-  // have it does not depend on the instruction set.
-  // xs: act_scale_table of x's n / 32 blocks, or nullptr; the result has the same bits
-  // either way (the K-quant kernels are faster with it).
-  float (*dot_q8)(const void* row, const ActBlock* x, const float* xs, int64_t n);
-  // dot_q8 of one row with 4 tokens at once (token t at x + t * x_stride, its scale
-  // table at xs + 2 * t * x_stride, or xs nullptr), sharing the unpacking of the
-  // weights; out[t] has the same bits as dot_q8 would give.
-  void (*dot_q8_x4)(const void* row, const ActBlock* x, const float* xs, int64_t x_stride, int64_t n,
-                    float* out);
+  // The activation format dot_q8 reads; kNone (and null dot_q8) for types that only
+  // have the f32 path. Neither depends on the instruction set.
+  ActFormat act;
+  // sum_i dequant(row)[i] * x[i] with x quantized: n / 32 ActBlocks or n / 256
+  // ActBlockKs (per `act`). Integer products, then float.
+  float (*dot_q8)(const void* row, const void* x, int64_t n);
+  // dot_q8 of one row with 4 tokens at once (token t's blocks start x_stride blocks
+  // after token t - 1's), sharing the unpacking of the weights; out[t] has the same
+  // bits as dot_q8 would give.
+  void (*dot_q8_x4)(const void* row, const void* x, int64_t x_stride, int64_t n, float* out);
 };
 
 // Kernels of cpu_isa() for a type the engine can compute with; nullptr otherwise
@@ -114,10 +131,17 @@ struct Matrix {
 void matmul_rows(const Matrix& w, const float* x, int64_t n_tokens, float* y,
                  int64_t row_begin, int64_t row_end);
 
-// The same with activations quantized by quantize_activations: xq is
-// (n_tokens, n_cols / 32). Requires kernels(w.type)->dot_q8. Walks rows in tiles so
-// that a tile of weights is reused from cache for every token.
-void matmul_rows_q8(const Matrix& w, const ActBlock* xq, int64_t n_tokens, float* y,
+// A batch of activations quantized for the int8 kernels, in the formats its weights
+// read (null where no weight reads that format).
+struct QuantizedActs {
+  const ActBlock* b32 = nullptr;    // (n_tokens, n_cols / 32)
+  const ActBlockK* b256 = nullptr;  // (n_tokens, n_cols / 256)
+};
+
+// The same with quantized activations, in the format kernels(w.type)->act. Requires
+// kernels(w.type)->dot_q8 and that format in xq (otherwise nothing is written). Walks
+// rows in tiles so that a tile of weights is reused from cache for every token.
+void matmul_rows_q8(const Matrix& w, const QuantizedActs& xq, int64_t n_tokens, float* y,
                     int64_t row_begin, int64_t row_end);
 
 // Fills n_elements (whole blocks) of random, well-formed weights of a computable type:

@@ -30,6 +30,7 @@ struct Session::Buffers {
   std::vector<float> probs;  // (n_heads, q_chunk, n_keys)
   std::vector<float> rope_cos, rope_sin;  // (n, n_rot / 2) angles of each position
   std::vector<quant::ActBlock> xq;        // (n, max(n_embd, n_ff, n_attn) / 32) quantized input
+  std::vector<quant::ActBlockK> xk;       // (n, max(n_embd, n_ff, n_attn) / 256) the same for K-quants
 };
 
 namespace {
@@ -41,28 +42,44 @@ T* sized(std::vector<T>& v, int64_t n) {
 }
 
 // Products of several matrices with the same input x (n, n_cols): y_i = x · w_iᵀ.
-// With int8 activations, x is quantized once for all of them (matrices without an
-// int8 kernel read x in f32). Rows are split across the pool.
+// With int8 activations, x is quantized once for all of them, into each format that one
+// of them reads (matrices without an int8 kernel read x in f32). Rows are split across
+// the pool.
 struct Product {
   const quant::Matrix* w;
   float* y;  // (n, w->n_rows)
 };
+
+// x (n, n_cols) into out (n, n_cols / block size), tokens split across the pool.
+template <typename Block>
+void quantize(const float* x, int64_t n, int64_t n_cols, std::vector<Block>& out, int64_t block,
+              ThreadPool* pool) {
+  Block* q = sized(out, n * (n_cols / block));
+  if (n < 8) return quant::quantize_activations(x, n, n_cols, q);
+  pool->parallel_for(n, [&](int64_t begin, int64_t end) {
+    quant::quantize_activations(x + begin * n_cols, end - begin, n_cols, q + begin * (n_cols / block));
+  });
+}
+
 void project(std::initializer_list<Product> products, const float* x, int64_t n, Activations activations,
-             std::vector<quant::ActBlock>& xq, ThreadPool* pool) {
+             std::vector<quant::ActBlock>& xq32, std::vector<quant::ActBlockK>& xq256, ThreadPool* pool) {
   const int64_t n_cols = products.begin()->w->n_cols;
-  bool any_q8 = false;
-  if (activations == Activations::kInt8 && n_cols % 32 == 0) {
-    for (const Product& p : products) any_q8 = any_q8 || quant::kernels(p.w->type)->dot_q8 != nullptr;
-  }
-  if (any_q8) {
-    quant::ActBlock* out = sized(xq, n * (n_cols / 32));
-    if (n >= 8) {
-      pool->parallel_for(n, [&](int64_t begin, int64_t end) {
-        quant::quantize_activations(x + begin * n_cols, end - begin, n_cols, out + begin * (n_cols / 32));
-      });
-    } else {
-      quant::quantize_activations(x, n, n_cols, out);
+  bool need32 = false, need256 = false;
+  if (activations == Activations::kInt8) {
+    for (const Product& p : products) {
+      const quant::ActFormat f = quant::kernels(p.w->type)->act;
+      need32 = need32 || (f == quant::ActFormat::kBlock32 && n_cols % 32 == 0);
+      need256 = need256 || (f == quant::ActFormat::kBlock256 && n_cols % 256 == 0);
     }
+  }
+  quant::QuantizedActs xq;
+  if (need32) {
+    quantize(x, n, n_cols, xq32, 32, pool);
+    xq.b32 = xq32.data();
+  }
+  if (need256) {
+    quantize(x, n, n_cols, xq256, 256, pool);
+    xq.b256 = xq256.data();
   }
   // One parallel_for over the rows of all the matrices: fewer hand-offs per layer.
   int64_t total_rows = 0;
@@ -74,8 +91,10 @@ void project(std::initializer_list<Product> products, const float* x, int64_t n,
       const int64_t hi = std::min(end, offset + p.w->n_rows) - offset;
       offset += p.w->n_rows;
       if (lo >= hi) continue;
-      if (any_q8 && quant::kernels(p.w->type)->dot_q8 != nullptr) {
-        quant::matmul_rows_q8(*p.w, xq.data(), n, p.y, lo, hi);
+      const quant::ActFormat f = quant::kernels(p.w->type)->act;
+      if ((f == quant::ActFormat::kBlock32 && xq.b32 != nullptr) ||
+          (f == quant::ActFormat::kBlock256 && xq.b256 != nullptr)) {
+        quant::matmul_rows_q8(*p.w, xq, n, p.y, lo, hi);
       } else {
         quant::matmul_rows(*p.w, x, n, p.y, lo, hi);
       }
@@ -234,7 +253,7 @@ Status Session::eval_batch(std::span<const int32_t> tokens, Observer* observer, 
     for (int64_t t = 0; t < n; ++t) {
       model::rms_norm(x + t * n_embd, L.attn_norm.data(), n_embd, c.norm_eps, xn + t * n_embd);
     }
-    project({{&L.wq, q}, {&L.wk, k}, {&L.wv, v}}, xn, n, act, B.xq, pool);
+    project({{&L.wq, q}, {&L.wk, k}, {&L.wv, v}}, xn, n, act, B.xq, B.xk, pool);
     add_bias(q, L.bq, n);
     add_bias(k, L.bk, n);
     add_bias(v, L.bv, n);
@@ -263,18 +282,18 @@ Status Session::eval_batch(std::span<const int32_t> tokens, Observer* observer, 
                                            .n_tokens = static_cast<int32_t>(n), .q = q,
                                            .k = k_cache, .v = v_cache, .q_chunk = options_.q_chunk},
                      attn, &B.probs, observer, pool);
-    project({{&L.wo, proj}}, attn, n, act, B.xq, pool);
+    project({{&L.wo, proj}}, attn, n, act, B.xq, B.xk, pool);
     for (int64_t i = 0; i < n * n_embd; ++i) x[i] += proj[i];
 
     // Feed-forward block (SwiGLU).
     for (int64_t t = 0; t < n; ++t) {
       model::rms_norm(x + t * n_embd, L.ffn_norm.data(), n_embd, c.norm_eps, xn + t * n_embd);
     }
-    project({{&L.w_gate, gate}, {&L.w_up, up}}, xn, n, act, B.xq, pool);
+    project({{&L.w_gate, gate}, {&L.w_up, up}}, xn, n, act, B.xq, B.xk, pool);
     pool->parallel_for(n, [&](int64_t begin, int64_t end) {
       quant::swiglu(gate + begin * c.n_ff, up + begin * c.n_ff, (end - begin) * c.n_ff);
     });
-    project({{&L.w_down, proj}}, gate, n, act, B.xq, pool);
+    project({{&L.w_down, proj}}, gate, n, act, B.xq, B.xk, pool);
     for (int64_t i = 0; i < n * n_embd; ++i) x[i] += proj[i];
     emit_residual(l + 1, x);
   }
@@ -287,7 +306,7 @@ Status Session::eval_batch(std::span<const int32_t> tokens, Observer* observer, 
   }
   emit_residual(c.n_layers + 1, xn);
   logits_.resize(static_cast<size_t>(n_out * c.n_vocab));  // (n_out, n_vocab)
-  project({{&w.output, logits_.data()}}, xn + first_out * n_embd, n_out, act, B.xq, pool);
+  project({{&w.output, logits_.data()}}, xn + first_out * n_embd, n_out, act, B.xq, B.xk, pool);
   if (c.final_softcap > 0.0f) {
     for (float& z : logits_) z = c.final_softcap * std::tanh(z / c.final_softcap);
   }

@@ -8,7 +8,9 @@
 //
 //   dot = sum_j d[j] * sum_{s in j} (scale[s] * sum_{i in s} q[i] a[i] - min[s] * sum_{i in s} a[i])
 //
-// with the inner sums exact in integers and the rest in float, block by block.
+// with the inner sums exact in integers and the rest in float, block by block. The
+// K-quants read 256-element activation blocks (ActBlockK) instead: the same formula
+// with one d per super-block and sums over each 16.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -167,31 +169,65 @@ float dot_q8_blocks(const void* row, const ActBlock* x, int64_t n) {
   return acc;
 }
 
-}  // namespace
+// The same for the K-quants with one activation scale per super-block (ActBlockK).
+template <typename Block, void (*Unpack)(const Block&, IntBlock<256>&)>
+float dot_q8k_blocks(const void* row, const ActBlockK* x, int64_t n) {
+  IntBlock<256> w;
+  float acc = 0.0f;
+  for (int64_t b = 0; b < n / 256; ++b) {
+    Unpack(load_block<Block>(row, b), w);
+    const ActBlockK& a = x[b];
+    float part = 0.0f;
+    for (int s = 0; s < 16; ++s) {
+      int32_t isum = 0;
+      for (int l = 0; l < 16; ++l) isum += int32_t{w.q[16 * s + l]} * int32_t{a.q[16 * s + l]};
+      part += w.scale[s] * static_cast<float>(isum) - w.min[s] * static_cast<float>(a.sum[s]);
+    }
+    acc += a.d * part;
+  }
+  return acc;
+}
 
-void quantize_act_block_ref(const float* x, ActBlock* out) {
+// Activation quantization of kN values: d = max|x| / 127, q = x * (127 / max|x|) rounded
+// to nearest even, sums of q over each 16.
+template <int kN>
+void quantize_ref(const float* x, float& d, int8_t* q, int16_t* sum16) {
   float amax = 0.0f;
   bool finite = true;
-  for (int i = 0; i < 32; ++i) {
+  for (int i = 0; i < kN; ++i) {
     finite = finite && std::isfinite(x[i]);
     amax = std::max(amax, std::fabs(x[i]));
   }
-  std::memset(out, 0, sizeof(*out));
+  std::memset(q, 0, kN);
+  std::memset(sum16, 0, sizeof(int16_t) * (kN / 16));
   if (!finite) {
-    out->d = std::nanf("");
+    d = std::nanf("");
     return;
   }
-  out->d = amax / 127.0f;
+  d = amax / 127.0f;
   const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
-  int32_t sum[2] = {0, 0};
-  for (int i = 0; i < 32; ++i) {
-    // |x * id| <= 127 up to rounding, and the rounding cannot pass 127.5.
-    const auto q = static_cast<int32_t>(std::nearbyint(x[i] * id));
-    out->q[i] = static_cast<int8_t>(q);
-    sum[i / 16] += q;
+  for (int s = 0; s < kN / 16; ++s) {
+    int32_t sum = 0;
+    for (int i = 16 * s; i < 16 * s + 16; ++i) {
+      // |x * id| <= 127 up to rounding, and the rounding cannot pass 127.5.
+      const auto v = static_cast<int32_t>(std::nearbyint(x[i] * id));
+      q[i] = static_cast<int8_t>(v);
+      sum += v;
+    }
+    sum16[s] = static_cast<int16_t>(sum);
   }
-  out->sum[0] = static_cast<int16_t>(sum[0]);
-  out->sum[1] = static_cast<int16_t>(sum[1]);
+}
+
+}  // namespace
+
+void quantize_act_block_ref(const float* x, ActBlock* out) {
+  std::memset(out, 0, sizeof(*out));
+  quantize_ref<32>(x, out->d, out->q, out->sum);
+}
+
+void quantize_act_block_k_ref(const float* x, ActBlockK* out) {
+  std::memset(out, 0, sizeof(*out));  // also the padding: blocks compare with memcmp
+  quantize_ref<256>(x, out->d, out->q, out->sum);
 }
 
 #define ATTN_Q8_REF(name, Block, kN) \
@@ -206,10 +242,17 @@ ATTN_Q8_REF(q5_1, BlockQ5_1, 32)
 ATTN_Q8_REF(iq4_nl, BlockIQ4_NL, 32)
 ATTN_Q8_REF(q2_k, BlockQ2_K, 256)
 ATTN_Q8_REF(q3_k, BlockQ3_K, 256)
-ATTN_Q8_REF(q4_k, BlockQ4_K, 256)
-ATTN_Q8_REF(q5_k, BlockQ5_K, 256)
-ATTN_Q8_REF(q6_k, BlockQ6_K, 256)
 ATTN_Q8_REF(iq4_xs, BlockIQ4_XS, 256)
 #undef ATTN_Q8_REF
+
+float dot_q8k_q4_k_ref(const void* row, const ActBlockK* x, int64_t n) {
+  return dot_q8k_blocks<BlockQ4_K, unpack_q4_k>(row, x, n);
+}
+float dot_q8k_q5_k_ref(const void* row, const ActBlockK* x, int64_t n) {
+  return dot_q8k_blocks<BlockQ5_K, unpack_q5_k>(row, x, n);
+}
+float dot_q8k_q6_k_ref(const void* row, const ActBlockK* x, int64_t n) {
+  return dot_q8k_blocks<BlockQ6_K, unpack_q6_k>(row, x, n);
+}
 
 }  // namespace attnscope::quant::detail

@@ -46,42 +46,43 @@ void attn_values_ref(const float* p, const float* v, int64_t v_stride, int64_t n
 }
 
 namespace {
-// The scalar references read the scales from the ActBlocks; the table only saves the
-// SIMD kernels a gather.
-template <float (*Dot)(const void*, const ActBlock*, int64_t)>
-float one(const void* row, const ActBlock* x, const float* /*xs*/, int64_t n) {
-  return Dot(row, x, n);
+// Kernels::dot_q8 / dot_q8_x4 from a scalar reference of either activation format.
+template <typename Act, float (*Dot)(const void*, const Act*, int64_t)>
+float one(const void* row, const void* x, int64_t n) {
+  return Dot(row, static_cast<const Act*>(x), n);
 }
-template <float (*Dot)(const void*, const ActBlock*, int64_t)>
-void four(const void* row, const ActBlock* x, const float* /*xs*/, int64_t x_stride, int64_t n, float* out) {
-  for (int t = 0; t < 4; ++t) out[t] = Dot(row, x + t * x_stride, n);
+template <typename Act, float (*Dot)(const void*, const Act*, int64_t)>
+void four(const void* row, const void* x, int64_t x_stride, int64_t n, float* out) {
+  for (int t = 0; t < 4; ++t) out[t] = Dot(row, static_cast<const Act*>(x) + t * x_stride, n);
 }
+constexpr ActFormat kNo = ActFormat::kNone, k32 = ActFormat::kBlock32, k256 = ActFormat::kBlock256;
 }  // namespace
 
 const IsaKernels& scalar_kernels() {
   static const IsaKernels table = {
       {{
-          {GgmlType::F32, dequantize_f32, dot_f32, nullptr, nullptr},
-          {GgmlType::F16, dequantize_f16, dot_f16, nullptr, nullptr},
-          {GgmlType::BF16, dequantize_bf16, dot_bf16, nullptr, nullptr},
-          {GgmlType::Q8_0, dequantize_q8_0, dot_q8_0, one<dot_q8_q8_0_ref>, four<dot_q8_q8_0_ref>},
-          {GgmlType::Q4_0, dequantize_q4_0, dot_q4_0, one<dot_q8_q4_0_ref>, four<dot_q8_q4_0_ref>},
-          {GgmlType::Q4_1, dequantize_q4_1, dot_q4_1, one<dot_q8_q4_1_ref>, four<dot_q8_q4_1_ref>},
-          {GgmlType::Q5_0, dequantize_q5_0, dot_q5_0, one<dot_q8_q5_0_ref>, four<dot_q8_q5_0_ref>},
-          {GgmlType::Q5_1, dequantize_q5_1, dot_q5_1, one<dot_q8_q5_1_ref>, four<dot_q8_q5_1_ref>},
+          {GgmlType::F32, dequantize_f32, dot_f32, kNo, nullptr, nullptr},
+          {GgmlType::F16, dequantize_f16, dot_f16, kNo, nullptr, nullptr},
+          {GgmlType::BF16, dequantize_bf16, dot_bf16, kNo, nullptr, nullptr},
+          {GgmlType::Q8_0, dequantize_q8_0, dot_q8_0, k32, one<ActBlock, dot_q8_q8_0_ref>, four<ActBlock, dot_q8_q8_0_ref>},
+          {GgmlType::Q4_0, dequantize_q4_0, dot_q4_0, k32, one<ActBlock, dot_q8_q4_0_ref>, four<ActBlock, dot_q8_q4_0_ref>},
+          {GgmlType::Q4_1, dequantize_q4_1, dot_q4_1, k32, one<ActBlock, dot_q8_q4_1_ref>, four<ActBlock, dot_q8_q4_1_ref>},
+          {GgmlType::Q5_0, dequantize_q5_0, dot_q5_0, k32, one<ActBlock, dot_q8_q5_0_ref>, four<ActBlock, dot_q8_q5_0_ref>},
+          {GgmlType::Q5_1, dequantize_q5_1, dot_q5_1, k32, one<ActBlock, dot_q8_q5_1_ref>, four<ActBlock, dot_q8_q5_1_ref>},
           // Q2_K and Q3_K take the f32 path on every instruction set (no SIMD int8
           // kernel yet); their int8 references exist for the tests.
-          {GgmlType::Q2_K, dequantize_q2_k, dot_q2_k, nullptr, nullptr},
-          {GgmlType::Q3_K, dequantize_q3_k, dot_q3_k, nullptr, nullptr},
-          {GgmlType::Q4_K, dequantize_q4_k, dot_q4_k, one<dot_q8_q4_k_ref>, four<dot_q8_q4_k_ref>},
-          {GgmlType::Q5_K, dequantize_q5_k, dot_q5_k, one<dot_q8_q5_k_ref>, four<dot_q8_q5_k_ref>},
-          {GgmlType::Q6_K, dequantize_q6_k, dot_q6_k, one<dot_q8_q6_k_ref>, four<dot_q8_q6_k_ref>},
-          {GgmlType::IQ4_NL, dequantize_iq4_nl, dot_iq4_nl, one<dot_q8_iq4_nl_ref>, four<dot_q8_iq4_nl_ref>},
-          {GgmlType::IQ4_XS, dequantize_iq4_xs, dot_iq4_xs, one<dot_q8_iq4_xs_ref>, four<dot_q8_iq4_xs_ref>},
+          {GgmlType::Q2_K, dequantize_q2_k, dot_q2_k, kNo, nullptr, nullptr},
+          {GgmlType::Q3_K, dequantize_q3_k, dot_q3_k, kNo, nullptr, nullptr},
+          {GgmlType::Q4_K, dequantize_q4_k, dot_q4_k, k256, one<ActBlockK, dot_q8k_q4_k_ref>, four<ActBlockK, dot_q8k_q4_k_ref>},
+          {GgmlType::Q5_K, dequantize_q5_k, dot_q5_k, k256, one<ActBlockK, dot_q8k_q5_k_ref>, four<ActBlockK, dot_q8k_q5_k_ref>},
+          {GgmlType::Q6_K, dequantize_q6_k, dot_q6_k, k256, one<ActBlockK, dot_q8k_q6_k_ref>, four<ActBlockK, dot_q8k_q6_k_ref>},
+          {GgmlType::IQ4_NL, dequantize_iq4_nl, dot_iq4_nl, k32, one<ActBlock, dot_q8_iq4_nl_ref>, four<ActBlock, dot_q8_iq4_nl_ref>},
+          {GgmlType::IQ4_XS, dequantize_iq4_xs, dot_iq4_xs, k32, one<ActBlock, dot_q8_iq4_xs_ref>, four<ActBlock, dot_q8_iq4_xs_ref>},
       }},
       dot_dense_ref,
       axpy_ref,
       quantize_act_block_ref,
+      quantize_act_block_k_ref,
       attn_scores_ref,
       exp_shifted_ref,
       attn_values_ref,
@@ -200,18 +201,19 @@ void attention_values(const float* p, const float* v, int64_t v_stride, int64_t 
   detail::active_kernels().attn_values(p, v, v_stride, n_keys, dim, out);
 }
 
-void act_scale_table(const ActBlock* x, int64_t n_blocks, float* out) {
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    out[b] = x[b].d;
-    out[n_blocks + b] = static_cast<float>(x[b].sum[0] + x[b].sum[1]);
-  }
-}
-
 void quantize_activations(const float* x, int64_t n_tokens, int64_t n_cols, ActBlock* out) {
   const auto quantize = detail::active_kernels().quantize_block;
   const int64_t n_blocks = n_cols / 32;
   for (int64_t t = 0; t < n_tokens; ++t) {
     for (int64_t b = 0; b < n_blocks; ++b) quantize(x + t * n_cols + 32 * b, out + t * n_blocks + b);
+  }
+}
+
+void quantize_activations(const float* x, int64_t n_tokens, int64_t n_cols, ActBlockK* out) {
+  const auto quantize = detail::active_kernels().quantize_block_k;
+  const int64_t n_blocks = n_cols / 256;
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int64_t b = 0; b < n_blocks; ++b) quantize(x + t * n_cols + 256 * b, out + t * n_blocks + b);
   }
 }
 

@@ -7,8 +7,7 @@
 //
 // Quantized activations: Kernels::dot_q8 per (row, token), rows in tiles so that the
 // tile's weights stay in cache while every token passes over them. Each result is one
-// dot_q8 call, so it too is independent of n_tokens. The activations' scale table
-// (act_scale_table) is built once per call, for all rows.
+// dot_q8 call, so it too is independent of n_tokens.
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -55,40 +54,39 @@ void matmul_rows(const Matrix& w, const float* x, int64_t n_tokens, float* y, in
   }
 }
 
-void matmul_rows_q8(const Matrix& w, const ActBlock* xq, int64_t n_tokens, float* y, int64_t row_begin,
+void matmul_rows_q8(const Matrix& w, const QuantizedActs& xq, int64_t n_tokens, float* y, int64_t row_begin,
                     int64_t row_end) {
   const Kernels* k = kernels(w.type);
   if (k == nullptr || k->dot_q8 == nullptr || n_tokens <= 0 || row_begin >= row_end) return;
   const int64_t block = ggml_type_info(w.type)->block_size;
-  if (w.n_cols % block != 0 || w.n_cols % 32 != 0) return;
+  // The activations of token t start x_stride blocks of act_bytes after token t - 1's.
+  const void* x = nullptr;
+  int64_t act_n = 0, act_bytes = 0;
+  if (k->act == ActFormat::kBlock32) {
+    x = xq.b32, act_n = 32, act_bytes = sizeof(ActBlock);
+  } else if (k->act == ActFormat::kBlock256) {
+    x = xq.b256, act_n = 256, act_bytes = sizeof(ActBlockK);
+  }
+  if (x == nullptr || w.n_cols % block != 0 || w.n_cols % act_n != 0) return;
+  const int64_t x_stride = w.n_cols / act_n;
+  const auto x_at = [&](int64_t t) { return static_cast<const uint8_t*>(x) + t * x_stride * act_bytes; };
   const auto* base = static_cast<const uint8_t*>(w.data);
   const auto row_stride = static_cast<int64_t>(w.row_bytes);
-  const int64_t n_act = w.n_cols / 32;  // activation blocks per token
-  // (n_tokens, 2, n_act) the tokens' activation scales, then their sums; grown once per
-  // thread, never shrunk.
-  thread_local std::vector<float> scales;
-  const auto table_size = static_cast<size_t>(2 * n_act * n_tokens);
-  if (scales.size() < table_size) scales.resize(table_size);
-  for (int64_t t = 0; t < n_tokens; ++t) act_scale_table(xq + t * n_act, n_act, scales.data() + 2 * t * n_act);
   // About 32 KB of weights per tile: they stay in L1/L2 while the tokens stream by.
   const int64_t tile = std::clamp<int64_t>(32768 / std::max<int64_t>(row_stride, 1), 1, 64);
   for (int64_t r0 = row_begin; r0 < row_end; r0 += tile) {
     const int64_t r1 = std::min(r0 + tile, row_end);
     int64_t t = 0;
     for (; t + 4 <= n_tokens; t += 4) {  // four tokens per pass over a row
-      const ActBlock* xt = xq + t * n_act;
-      const float* st = scales.data() + 2 * t * n_act;
       for (int64_t r = r0; r < r1; ++r) {
         float out[4];
-        k->dot_q8_x4(base + r * row_stride, xt, st, n_act, w.n_cols, out);
+        k->dot_q8_x4(base + r * row_stride, x_at(t), x_stride, w.n_cols, out);
         for (int64_t i = 0; i < 4; ++i) y[(t + i) * w.n_rows + r] = out[i];
       }
     }
     for (; t < n_tokens; ++t) {
-      const ActBlock* xt = xq + t * n_act;
-      const float* st = scales.data() + 2 * t * n_act;
       float* yt = y + t * w.n_rows;
-      for (int64_t r = r0; r < r1; ++r) yt[r] = k->dot_q8(base + r * row_stride, xt, st, w.n_cols);
+      for (int64_t r = r0; r < r1; ++r) yt[r] = k->dot_q8(base + r * row_stride, x_at(t), w.n_cols);
     }
   }
 }

@@ -17,7 +17,8 @@ struct IsaKernels {
   std::array<Kernels, kNumTypes> types;  // same order in every table (kernels.cpp)
   float (*dot_dense)(const float* a, const float* b, int64_t n);
   void (*axpy)(float a, const float* x, float* y, int64_t n);
-  void (*quantize_block)(const float* x, ActBlock* out);  // 32 activations
+  void (*quantize_block)(const float* x, ActBlock* out);     // 32 activations
+  void (*quantize_block_k)(const float* x, ActBlockK* out);  // 256 activations
   // Attention rows (quant.h: attention_scores, exp_shifted, attention_values).
   void (*attn_scores)(const float* q, const float* k, int64_t k_stride, int64_t n_keys, int64_t dim, float scale,
                       float* out);
@@ -36,6 +37,7 @@ const IsaKernels& active_kernels();
 
 // ---- scalar references (dot_q8_ref.cpp, kernels.cpp) ----------------------------------
 void quantize_act_block_ref(const float* x, ActBlock* out);
+void quantize_act_block_k_ref(const float* x, ActBlockK* out);
 float dot_dense_ref(const float* a, const float* b, int64_t n);
 void axpy_ref(float a, const float* x, float* y, int64_t n);
 void attn_scores_ref(const float* q, const float* k, int64_t k_stride, int64_t n_keys, int64_t dim, float scale,
@@ -53,10 +55,13 @@ ATTN_Q8_DECLARE(q5_1)
 ATTN_Q8_DECLARE(iq4_nl)
 ATTN_Q8_DECLARE(q2_k)
 ATTN_Q8_DECLARE(q3_k)
-ATTN_Q8_DECLARE(q4_k)
-ATTN_Q8_DECLARE(q5_k)
-ATTN_Q8_DECLARE(q6_k)
 ATTN_Q8_DECLARE(iq4_xs)
 #undef ATTN_Q8_DECLARE
+// The K-quants read ActBlockK (256 activations per block).
+#define ATTN_Q8K_DECLARE(name) float dot_q8k_##name##_ref(const void* row, const ActBlockK* x, int64_t n);
+ATTN_Q8K_DECLARE(q4_k)
+ATTN_Q8K_DECLARE(q5_k)
+ATTN_Q8K_DECLARE(q6_k)
+#undef ATTN_Q8K_DECLARE
 
 }  // namespace attnscope::quant::detail

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -49,21 +50,42 @@ std::vector<ActBlock> quantize_ref(const std::vector<float>& x) {
   for (size_t b = 0; b < out.size(); ++b) detail::quantize_act_block_ref(x.data() + 32 * b, &out[b]);
   return out;
 }
+std::vector<ActBlockK> quantize_k_ref(const std::vector<float>& x) {
+  std::vector<ActBlockK> out(x.size() / 256);
+  for (size_t b = 0; b < out.size(); ++b) detail::quantize_act_block_k_ref(x.data() + 256 * b, &out[b]);
+  return out;
+}
+
+// Activations quantized by the references in both formats, and what an int8 kernel of
+// either format sees of element i: d * q (value) and d (scale).
+struct QuantRow {
+  std::vector<ActBlock> b32;
+  std::vector<ActBlockK> b256;
+  explicit QuantRow(const std::vector<float>& x) : b32(quantize_ref(x)), b256(quantize_k_ref(x)) {}
+  const void* in(ActFormat f) const {
+    return f == ActFormat::kBlock256 ? static_cast<const void*>(b256.data()) : b32.data();
+  }
+  double value(ActFormat f, size_t i) const {
+    return f == ActFormat::kBlock256 ? double{b256[i / 256].d} * b256[i / 256].q[i % 256]
+                                     : double{b32[i / 32].d} * b32[i / 32].q[i % 32];
+  }
+  double scale(ActFormat f, size_t i) const { return f == ActFormat::kBlock256 ? b256[i / 256].d : b32[i / 32].d; }
+};
 
 // n_rows random rows of type t with n columns, and one random activation row, also
-// quantized by the reference.
+// quantized by the references.
 struct Case {
   int64_t n_rows;
   std::vector<uint8_t> rows;
   std::vector<float> x;
-  std::vector<ActBlock> xq;
+  QuantRow xq;
   const uint8_t* row(int64_t r) const { return rows.data() + r * static_cast<int64_t>(rows.size() / n_rows); }
 };
 Case random_case(GgmlType t, int64_t n_rows, int64_t n, std::mt19937& rng) {
-  Case c{n_rows, random_rows(t, n_rows, n, rng), {}, {}};
-  c.x = random_floats(n, rng);
-  c.xq = quantize_ref(c.x);
-  return c;
+  auto rows = random_rows(t, n_rows, n, rng);
+  auto x = random_floats(n, rng);
+  QuantRow xq(x);
+  return Case{n_rows, std::move(rows), std::move(x), std::move(xq)};
 }
 
 TEST(Isa, DetectionAndParsing) {
@@ -87,48 +109,63 @@ TEST(Isa, DetectionAndParsing) {
   }
 }
 
+// Checks one quantized block of kN values x against the definition: d = max|x| / 127,
+// q the nearest integer (ties to even) of x * 127 / max|x|, sums of q over each 16.
+template <int kN>
+void expect_quantized(const float* x, float d, const int8_t* q, const int16_t* sum16, size_t b) {
+  float amax = 0;
+  for (int i = 0; i < kN; ++i) amax = std::max(amax, std::fabs(x[i]));
+  EXPECT_EQ(d, amax / 127.0f) << b;
+  int peak = 0;
+  for (int s = 0; s < kN / 16; ++s) {
+    int sum = 0;
+    for (int i = 16 * s; i < 16 * s + 16; ++i) {
+      EXPECT_LE(std::abs(q[i]), 127);
+      // Within half a step, and the nearest integer (ties to even).
+      const double scaled = amax > 0 ? double{x[i]} * (127.0 / amax) : 0.0;
+      EXPECT_LE(std::fabs(scaled - q[i]), 0.5 + 1e-5) << b << " " << i;
+      EXPECT_LE(std::fabs(double{x[i]} - double{d} * q[i]), 0.5 * d * (1 + 1e-5) + 1e-37);
+      sum += q[i];
+      peak = std::max(peak, std::abs(int{q[i]}));
+    }
+    EXPECT_EQ(sum16[s], sum) << b << " sum " << s;
+  }
+  if (amax > 0) {
+    EXPECT_EQ(peak, 127) << b;
+  }
+}
+
 TEST(ActivationQuantization, FollowsItsDefinition) {
   std::mt19937 rng(7);
-  auto x = random_floats(32 * 64, rng);
-  for (int i = 0; i < 32; ++i) x[32 * 3 + i] = 0.0f;        // an all-zero block
-  for (int i = 0; i < 32; ++i) x[32 * 4 + i] = 1e-30f * i;  // tiny values
-  x[32 * 5 + 7] = 1000.0f;                                  // one outlier
+  auto x = random_floats(256 * 8, rng);
+  for (int i = 0; i < 256; ++i) x[256 * 3 + i] = 0.0f;        // an all-zero block (both sizes)
+  for (int i = 0; i < 32; ++i) x[32 * 4 + i] = 1e-30f * i;    // tiny values
+  x[32 * 5 + 7] = 1000.0f;                                    // one outlier
   const auto q = quantize_ref(x);
-  for (size_t b = 0; b < q.size(); ++b) {
-    float amax = 0;
-    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[32 * b + i]));
-    EXPECT_EQ(q[b].d, amax / 127.0f) << b;
-    int sum[2] = {0, 0};
-    for (int i = 0; i < 32; ++i) {
-      const float xi = x[32 * b + i];
-      EXPECT_LE(std::abs(q[b].q[i]), 127);
-      // Within half a step, and the nearest integer (ties to even).
-      const double scaled = amax > 0 ? double{xi} * (127.0 / amax) : 0.0;
-      EXPECT_LE(std::fabs(scaled - q[b].q[i]), 0.5 + 1e-5) << b << " " << i;
-      EXPECT_LE(std::fabs(double{xi} - double{q[b].d} * q[b].q[i]), 0.5 * q[b].d * (1 + 1e-5) + 1e-37);
-      sum[i / 16] += q[b].q[i];
-    }
-    EXPECT_EQ(q[b].sum[0], sum[0]);
-    EXPECT_EQ(q[b].sum[1], sum[1]);
-    if (amax > 0) {
-      int peak = 0;
-      for (int i = 0; i < 32; ++i) peak = std::max(peak, std::abs(int{q[b].q[i]}));
-      EXPECT_EQ(peak, 127) << b;
-    }
-  }
-  EXPECT_EQ(q[3].d, 0.0f);
+  for (size_t b = 0; b < q.size(); ++b) expect_quantized<32>(x.data() + 32 * b, q[b].d, q[b].q, q[b].sum, b);
+  EXPECT_EQ(q[3 * 8].d, 0.0f);
   EXPECT_EQ(q[5].q[7], 127);
+  const auto k = quantize_k_ref(x);
+  for (size_t b = 0; b < k.size(); ++b) expect_quantized<256>(x.data() + 256 * b, k[b].d, k[b].q, k[b].sum, b);
+  EXPECT_EQ(k[3].d, 0.0f);
+  EXPECT_EQ(k[0].q[32 * 5 + 7], 127);  // the outlier sets the scale of its whole 256
+  EXPECT_EQ(k[0].d, 1000.0f / 127.0f);
 }
 
 TEST(ActivationQuantization, NonFiniteInputGivesNaNScale) {
   for (float bad : {INFINITY, -INFINITY, NAN}) {
-    std::vector<float> x(32, 0.5f);
+    std::vector<float> x(256, 0.5f);
     x[9] = bad;
     for (Isa isa : available_isas()) {
       ActBlock out;
       table(isa)->quantize_block(x.data(), &out);
       EXPECT_TRUE(std::isnan(out.d)) << isa_name(isa);
       for (int8_t v : out.q) EXPECT_EQ(v, 0);
+      ActBlockK out_k;
+      table(isa)->quantize_block_k(x.data(), &out_k);
+      EXPECT_TRUE(std::isnan(out_k.d)) << isa_name(isa);
+      for (int8_t v : out_k.q) EXPECT_EQ(v, 0);
+      for (int16_t v : out_k.sum) EXPECT_EQ(v, 0);
     }
   }
 }
@@ -140,11 +177,18 @@ TEST(ActivationQuantization, EveryInstructionSetGivesTheSameBits) {
   for (auto& v : x) v = std::ldexp(mag(rng) / 30.0f, static_cast<int>(mag(rng) / 3));
   for (int i = 0; i < 32; ++i) x[i] = 0.5f * static_cast<float>(i - 16);  // exact ties
   const auto ref = quantize_ref(x);
+  const auto ref_k = quantize_k_ref(x);
   for (Isa isa : available_isas()) {
     std::vector<ActBlock> got(ref.size());
     for (size_t b = 0; b < got.size(); ++b) table(isa)->quantize_block(x.data() + 32 * b, &got[b]);
     for (size_t b = 0; b < got.size(); ++b) {
       ASSERT_EQ(std::memcmp(&got[b], &ref[b], sizeof(ActBlock)), 0) << isa_name(isa) << " block " << b;
+    }
+    std::vector<ActBlockK> got_k(ref_k.size());
+    std::memset(got_k.data(), 0x5A, got_k.size() * sizeof(ActBlockK));  // the padding must be cleared too
+    for (size_t b = 0; b < got_k.size(); ++b) table(isa)->quantize_block_k(x.data() + 256 * b, &got_k[b]);
+    for (size_t b = 0; b < got_k.size(); ++b) {
+      ASSERT_EQ(std::memcmp(&got_k[b], &ref_k[b], sizeof(ActBlockK)), 0) << isa_name(isa) << " K block " << b;
     }
   }
 }
@@ -156,51 +200,73 @@ class Int8PerType : public ::testing::TestWithParam<GgmlType> {};
 struct Exact {
   double value = 0, magnitude = 0, quant_bound = 0, f32_dot = 0;
 };
-Exact exact_dot(const std::vector<float>& w, const std::vector<float>& x, const std::vector<ActBlock>& xq) {
+Exact exact_dot(const std::vector<float>& w, const std::vector<float>& x, const QuantRow& xq, ActFormat f) {
   Exact e;
   for (size_t i = 0; i < w.size(); ++i) {
-    const ActBlock& a = xq[i / 32];
-    const double xi = double{a.d} * a.q[i % 32];
+    const double xi = xq.value(f, i);
     e.value += double{w[i]} * xi;
     e.magnitude += std::fabs(double{w[i]} * xi);
-    e.quant_bound += std::fabs(double{w[i]}) * a.d * 0.5;
+    e.quant_bound += std::fabs(double{w[i]}) * xq.scale(f, i) * 0.5;
     e.f32_dot += double{w[i]} * x[i];
   }
   return e;
 }
 
+// Every scalar int8 reference with the activation format it reads (Q2_K and Q3_K have
+// references but no int8 kernel in the tables yet).
+template <typename Act, float (*F)(const void*, const Act*, int64_t)>
+float as_ref(const void* row, const void* x, int64_t n) {
+  return F(row, static_cast<const Act*>(x), n);
+}
+struct RefOf {
+  GgmlType type;
+  ActFormat act;
+  float (*ref)(const void*, const void*, int64_t);
+};
+constexpr ActFormat k32 = ActFormat::kBlock32, k256 = ActFormat::kBlock256;
+const RefOf kRefs[] = {
+    {GgmlType::Q8_0, k32, as_ref<ActBlock, detail::dot_q8_q8_0_ref>},
+    {GgmlType::Q4_0, k32, as_ref<ActBlock, detail::dot_q8_q4_0_ref>},
+    {GgmlType::Q4_1, k32, as_ref<ActBlock, detail::dot_q8_q4_1_ref>},
+    {GgmlType::Q5_0, k32, as_ref<ActBlock, detail::dot_q8_q5_0_ref>},
+    {GgmlType::Q5_1, k32, as_ref<ActBlock, detail::dot_q8_q5_1_ref>},
+    {GgmlType::IQ4_NL, k32, as_ref<ActBlock, detail::dot_q8_iq4_nl_ref>},
+    {GgmlType::Q2_K, k32, as_ref<ActBlock, detail::dot_q8_q2_k_ref>},
+    {GgmlType::Q3_K, k32, as_ref<ActBlock, detail::dot_q8_q3_k_ref>},
+    {GgmlType::Q4_K, k256, as_ref<ActBlockK, detail::dot_q8k_q4_k_ref>},
+    {GgmlType::Q5_K, k256, as_ref<ActBlockK, detail::dot_q8k_q5_k_ref>},
+    {GgmlType::Q6_K, k256, as_ref<ActBlockK, detail::dot_q8k_q6_k_ref>},
+    {GgmlType::IQ4_XS, k32, as_ref<ActBlock, detail::dot_q8_iq4_xs_ref>},
+};
+
 TEST_P(Int8PerType, ReferenceMatchesDequantizedWeightsAndQuantizedActivations) {
   const GgmlType t = GetParam();
-  using Ref = float (*)(const void*, const ActBlock*, int64_t);
-  const Ref refs[] = {detail::dot_q8_q8_0_ref, detail::dot_q8_q4_0_ref, detail::dot_q8_q4_1_ref,
-                      detail::dot_q8_q5_0_ref, detail::dot_q8_q5_1_ref, detail::dot_q8_iq4_nl_ref,
-                      detail::dot_q8_q2_k_ref, detail::dot_q8_q3_k_ref, detail::dot_q8_q4_k_ref,
-                      detail::dot_q8_q5_k_ref, detail::dot_q8_q6_k_ref, detail::dot_q8_iq4_xs_ref};
-  const GgmlType ref_types[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0,
-                                GgmlType::Q5_1, GgmlType::IQ4_NL, GgmlType::Q2_K, GgmlType::Q3_K,
-                                GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::IQ4_XS};
-  Ref ref = nullptr;
-  for (size_t i = 0; i < std::size(ref_types); ++i) {
-    if (ref_types[i] == t) ref = refs[i];
+  const RefOf* ref = nullptr;
+  for (const RefOf& r : kRefs) {
+    if (r.type == t) ref = &r;
   }
   ASSERT_NE(ref, nullptr);
   const Kernels* scalar = kernels(id(t), Isa::kScalar);
+  if (scalar->dot_q8 != nullptr) {
+    EXPECT_EQ(scalar->act, ref->act) << name(t);
+  } else {
+    EXPECT_EQ(scalar->act, ActFormat::kNone) << name(t);
+  }
   std::mt19937 rng(99 + id(t));
   for (int64_t n : {256, 1024, 4096}) {
     const Case c = random_case(t, 6, n, rng);
-    const auto& x = c.x;
-    const auto& xq = c.xq;
+    const void* xin = c.xq.in(ref->act);
     std::vector<float> w(static_cast<size_t>(n));
     for (int64_t r = 0; r < c.n_rows; ++r) {
       const uint8_t* row = c.row(r);
       scalar->dequantize(row, w.data(), n);
-      const Exact e = exact_dot(w, x, xq);
-      const float got = ref(row, xq.data(), n);
+      const Exact e = exact_dot(w, c.x, c.xq, ref->act);
+      const float got = ref->ref(row, xin, n);
       EXPECT_NEAR(got, e.value, 1e-5 * e.magnitude + 1e-30) << name(t) << " n=" << n << " row " << r;
       EXPECT_LE(std::fabs(double{got} - e.f32_dot), e.quant_bound * 1.001 + 1e-5 * e.magnitude)
           << name(t) << " n=" << n << " row " << r;
       if (scalar->dot_q8 != nullptr) {
-        EXPECT_EQ(scalar->dot_q8(row, xq.data(), nullptr, n), got);
+        EXPECT_EQ(scalar->dot_q8(row, xin, n), got);
       }
     }
   }
@@ -213,48 +279,41 @@ TEST_P(Int8PerType, SimdMatchesTheScalarReference) {
   for (Isa isa : available_isas()) {
     const Kernels* k = kernels(id(t), isa);
     ASSERT_NE(k, nullptr);
-    // Which types take the int8 path must not depend on the instruction set.
+    // Which types take the int8 path, and in which format, must not depend on the
+    // instruction set.
     ASSERT_EQ(k->dot_q8 == nullptr, scalar->dot_q8 == nullptr) << name(t) << " " << isa_name(isa);
+    ASSERT_EQ(k->act, scalar->act) << name(t) << " " << isa_name(isa);
     ASSERT_EQ(k->dot_q8_x4 == nullptr, k->dot_q8 == nullptr) << name(t) << " " << isa_name(isa);
     for (int64_t n : {256, 2048, 14336}) {
       const Case c = random_case(t, 4, n, rng);
       const auto& x = c.x;
-      const auto& xq = c.xq;
+      const void* xin = c.xq.in(k->act);
       std::vector<float> w(static_cast<size_t>(n));
       for (int64_t r = 0; r < c.n_rows; ++r) {
         const uint8_t* row = c.row(r);
         scalar->dequantize(row, w.data(), n);
         double mag = 0, mag_f = 0;
         for (int64_t i = 0; i < n; ++i) {
-          mag += std::fabs(double{w[i]} * xq[i / 32].d * xq[i / 32].q[i % 32]);
+          if (k->dot_q8 != nullptr) mag += std::fabs(double{w[i]} * c.xq.value(k->act, static_cast<size_t>(i)));
           mag_f += std::fabs(double{w[i]} * x[i]);
         }
         if (k->dot_q8 != nullptr) {
-          const float got = k->dot_q8(row, xq.data(), nullptr, n);
-          EXPECT_NEAR(got, scalar->dot_q8(row, xq.data(), nullptr, n), 2e-6 * mag + 1e-30)
+          const float got = k->dot_q8(row, xin, n);
+          EXPECT_NEAR(got, scalar->dot_q8(row, xin, n), 2e-6 * mag + 1e-30)
               << name(t) << " " << isa_name(isa) << " n=" << n;
-          // With the scale table: the same bits as reading the scales from the blocks.
-          const auto nb = static_cast<int64_t>(xq.size());
-          std::vector<float> xs(static_cast<size_t>(2 * nb));
-          act_scale_table(xq.data(), nb, xs.data());
-          EXPECT_EQ(k->dot_q8(row, xq.data(), xs.data(), n), got) << name(t) << " " << isa_name(isa) << " n=" << n;
-          // Four tokens at once, with and without their tables: each result has exactly
-          // the bits of the one-token kernel.
-          std::vector<ActBlock> four(4 * xq.size());
-          std::vector<float> x4(static_cast<size_t>(n)), four_xs(static_cast<size_t>(8 * nb));
+          // Four tokens at once: each result has exactly the bits of the one-token kernel.
+          std::vector<float> x4(static_cast<size_t>(n) * 4);
           for (int tok = 0; tok < 4; ++tok) {
-            for (int64_t i = 0; i < n; ++i) x4[i] = x[(i * (tok + 3)) % n] * static_cast<float>(tok + 1);
-            const auto q = quantize_ref(x4);
-            std::copy(q.begin(), q.end(), four.begin() + tok * nb);
-            act_scale_table(q.data(), nb, four_xs.data() + 2 * tok * nb);
+            for (int64_t i = 0; i < n; ++i) x4[tok * n + i] = x[(i * (tok + 3)) % n] * static_cast<float>(tok + 1);
           }
-          float out[4], out_xs[4];
-          k->dot_q8_x4(row, four.data(), nullptr, nb, n, out);
-          k->dot_q8_x4(row, four.data(), four_xs.data(), nb, n, out_xs);
+          const QuantRow four(x4);
+          const int64_t stride = n / (k->act == ActFormat::kBlock256 ? 256 : 32);  // blocks per token
+          const size_t block_bytes = k->act == ActFormat::kBlock256 ? sizeof(ActBlockK) : sizeof(ActBlock);
+          float out[4];
+          k->dot_q8_x4(row, four.in(k->act), stride, n, out);
           for (int tok = 0; tok < 4; ++tok) {
-            const float one = k->dot_q8(row, four.data() + tok * nb, nullptr, n);
-            EXPECT_EQ(out[tok], one) << name(t) << " " << isa_name(isa) << " token " << tok;
-            EXPECT_EQ(out_xs[tok], one) << name(t) << " " << isa_name(isa) << " token " << tok << " (scale table)";
+            const void* one_in = static_cast<const uint8_t*>(four.in(k->act)) + tok * stride * block_bytes;
+            EXPECT_EQ(out[tok], k->dot_q8(row, one_in, n)) << name(t) << " " << isa_name(isa) << " token " << tok;
           }
         }
         EXPECT_NEAR(k->dot(row, x.data(), n), scalar->dot(row, x.data(), n), 2e-6 * mag_f + 1e-30)
@@ -366,24 +425,35 @@ TEST(MatmulQ8, EqualsOneDotPerRowAndTokenForAnyRangeAndBatch) {
     const Matrix w{.type = id(t), .data = rows.data(), .n_cols = n_cols, .n_rows = n_rows,
                    .row_bytes = rows.size() / n_rows};
     const auto x = random_floats(n_tokens * n_cols, rng);
-    std::vector<ActBlock> xq(static_cast<size_t>(n_tokens * n_cols / 32));
-    quantize_activations(x.data(), n_tokens, n_cols, xq.data());
-    std::vector<float> y(static_cast<size_t>(n_tokens * n_rows), -1.0f);
-    matmul_rows_q8(w, xq.data(), n_tokens, y.data(), 3, 141);
+    std::vector<ActBlock> x32(static_cast<size_t>(n_tokens * n_cols / 32));
+    std::vector<ActBlockK> x256(static_cast<size_t>(n_tokens * n_cols / 256));
+    quantize_activations(x.data(), n_tokens, n_cols, x32.data());
+    quantize_activations(x.data(), n_tokens, n_cols, x256.data());
     const Kernels* k = kernels(id(t));
+    // Token tok's activations in the format of this type.
+    const auto token = [&](int64_t tok) -> const void* {
+      return k->act == ActFormat::kBlock256 ? static_cast<const void*>(x256.data() + tok * (n_cols / 256))
+                                            : x32.data() + tok * (n_cols / 32);
+    };
+    std::vector<float> y(static_cast<size_t>(n_tokens * n_rows), -1.0f);
+    matmul_rows_q8(w, QuantizedActs{x32.data(), x256.data()}, n_tokens, y.data(), 3, 141);
     for (int64_t tok = 0; tok < n_tokens; ++tok) {
       for (int64_t r = 0; r < n_rows; ++r) {
-        const float want = (r >= 3 && r < 141)
-                               ? k->dot_q8(rows.data() + r * w.row_bytes, xq.data() + tok * (n_cols / 32), nullptr,
-                                           n_cols)
-                               : -1.0f;
+        const float want = (r >= 3 && r < 141) ? k->dot_q8(rows.data() + r * w.row_bytes, token(tok), n_cols) : -1.0f;
         ASSERT_EQ(y[tok * n_rows + r], want) << name(t) << " token " << tok << " row " << r;
       }
     }
     // One token at a time gives the same bits as the batch.
     std::vector<float> y1(static_cast<size_t>(n_rows));
-    matmul_rows_q8(w, xq.data() + 2 * (n_cols / 32), 1, y1.data(), 0, n_rows);
+    matmul_rows_q8(w, QuantizedActs{x32.data() + 2 * (n_cols / 32), x256.data() + 2 * (n_cols / 256)}, 1, y1.data(),
+                   0, n_rows);
     for (int64_t r = 3; r < 141; ++r) ASSERT_EQ(y1[r], y[2 * n_rows + r]);
+    // Without the format this type reads, nothing is written.
+    std::vector<float> y0(static_cast<size_t>(n_rows), -2.0f);
+    const QuantizedActs missing = k->act == ActFormat::kBlock256 ? QuantizedActs{x32.data(), nullptr}
+                                                                 : QuantizedActs{nullptr, x256.data()};
+    matmul_rows_q8(w, missing, 1, y0.data(), 0, n_rows);
+    for (float v : y0) ASSERT_EQ(v, -2.0f);
   }
 }
 
