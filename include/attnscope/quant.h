@@ -38,7 +38,7 @@ Result<Isa> parse_isa(const std::string& name);
 // Kernels::act. Non-finite inputs give d = NaN (so results are NaN, never garbage).
 //
 // 32 consecutive activations, plus the sums of q over each half (the formats with an
-// offset or a min need them): the legacy 32-element formats, Q2_K, Q3_K, IQ4_XS.
+// offset or a min need them): the legacy 32-element formats and IQ4_XS.
 struct ActBlock {
   float d;
   int16_t sum[2];  // sum of q[0..15], q[16..31]
@@ -47,8 +47,8 @@ struct ActBlock {
 static_assert(sizeof(ActBlock) == 40);
 
 // 256 consecutive activations with one scale, plus the sums of q over each 16: the
-// format of Q4_K, Q5_K and Q6_K (as llama.cpp's Q8_K). One scale per super-block lets
-// those kernels add the products of all 256 values in integers, with the weights'
+// format of the K-quants Q2_K .. Q6_K (as llama.cpp's Q8_K). One scale per super-block
+// lets those kernels add the products of all 256 values in integers, with the weights'
 // sub-block scales applied as integer multipliers, and convert to float once.
 // Aligned so that the 64-byte quarters of q can be read with aligned loads.
 struct alignas(64) ActBlockK {
@@ -110,7 +110,8 @@ void attention_scores(const float* q, const float* k, int64_t k_stride, int64_t 
                       float* out);
 // x[i] = e^(x[i] - max) for x[i] <= max; returns the sum (softmax numerator and denominator).
 float exp_shifted(float* x, int64_t n, float max);
-// out (dim) = sum_j p[j] * v_j, values v_j at v + j * v_stride.
+// out (dim) += sum_j p[j] * v_j, values v_j at v + j * v_stride, added in order of j
+// (so a sum split into consecutive ranges of keys, one call each, gives the same bits).
 void attention_values(const float* p, const float* v, int64_t v_stride, int64_t n_keys, int64_t dim, float* out);
 
 // A 2-D weight as GGUF stores it: n_rows rows of n_cols elements (ne[0] = n_cols).

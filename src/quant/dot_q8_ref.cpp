@@ -240,11 +240,15 @@ ATTN_Q8_REF(q4_1, BlockQ4_1, 32)
 ATTN_Q8_REF(q5_0, BlockQ5_0, 32)
 ATTN_Q8_REF(q5_1, BlockQ5_1, 32)
 ATTN_Q8_REF(iq4_nl, BlockIQ4_NL, 32)
-ATTN_Q8_REF(q2_k, BlockQ2_K, 256)
-ATTN_Q8_REF(q3_k, BlockQ3_K, 256)
 ATTN_Q8_REF(iq4_xs, BlockIQ4_XS, 256)
 #undef ATTN_Q8_REF
 
+float dot_q8k_q2_k_ref(const void* row, const ActBlockK* x, int64_t n) {
+  return dot_q8k_blocks<BlockQ2_K, unpack_q2_k>(row, x, n);
+}
+float dot_q8k_q3_k_ref(const void* row, const ActBlockK* x, int64_t n) {
+  return dot_q8k_blocks<BlockQ3_K, unpack_q3_k>(row, x, n);
+}
 float dot_q8k_q4_k_ref(const void* row, const ActBlockK* x, int64_t n) {
   return dot_q8k_blocks<BlockQ4_K, unpack_q4_k>(row, x, n);
 }

@@ -41,7 +41,6 @@ void swiglu_ref(float* gate, const float* up, int64_t n) {
 }
 
 void attn_values_ref(const float* p, const float* v, int64_t v_stride, int64_t n_keys, int64_t dim, float* out) {
-  for (int64_t d = 0; d < dim; ++d) out[d] = 0.0f;
   for (int64_t j = 0; j < n_keys; ++j) axpy_ref(p[j], v + j * v_stride, out, dim);
 }
 
@@ -69,10 +68,8 @@ const IsaKernels& scalar_kernels() {
           {GgmlType::Q4_1, dequantize_q4_1, dot_q4_1, k32, one<ActBlock, dot_q8_q4_1_ref>, four<ActBlock, dot_q8_q4_1_ref>},
           {GgmlType::Q5_0, dequantize_q5_0, dot_q5_0, k32, one<ActBlock, dot_q8_q5_0_ref>, four<ActBlock, dot_q8_q5_0_ref>},
           {GgmlType::Q5_1, dequantize_q5_1, dot_q5_1, k32, one<ActBlock, dot_q8_q5_1_ref>, four<ActBlock, dot_q8_q5_1_ref>},
-          // Q2_K and Q3_K take the f32 path on every instruction set (no SIMD int8
-          // kernel yet); their int8 references exist for the tests.
-          {GgmlType::Q2_K, dequantize_q2_k, dot_q2_k, kNo, nullptr, nullptr},
-          {GgmlType::Q3_K, dequantize_q3_k, dot_q3_k, kNo, nullptr, nullptr},
+          {GgmlType::Q2_K, dequantize_q2_k, dot_q2_k, k256, one<ActBlockK, dot_q8k_q2_k_ref>, four<ActBlockK, dot_q8k_q2_k_ref>},
+          {GgmlType::Q3_K, dequantize_q3_k, dot_q3_k, k256, one<ActBlockK, dot_q8k_q3_k_ref>, four<ActBlockK, dot_q8k_q3_k_ref>},
           {GgmlType::Q4_K, dequantize_q4_k, dot_q4_k, k256, one<ActBlockK, dot_q8k_q4_k_ref>, four<ActBlockK, dot_q8k_q4_k_ref>},
           {GgmlType::Q5_K, dequantize_q5_k, dot_q5_k, k256, one<ActBlockK, dot_q8k_q5_k_ref>, four<ActBlockK, dot_q8k_q5_k_ref>},
           {GgmlType::Q6_K, dequantize_q6_k, dot_q6_k, k256, one<ActBlockK, dot_q8k_q6_k_ref>, four<ActBlockK, dot_q8k_q6_k_ref>},
