@@ -212,8 +212,7 @@ Exact exact_dot(const std::vector<float>& w, const std::vector<float>& x, const 
   return e;
 }
 
-// Every scalar int8 reference with the activation format it reads (Q2_K and Q3_K have
-// references but no int8 kernel in the tables yet).
+// Every scalar int8 reference with the activation format it reads.
 template <typename Act, float (*F)(const void*, const Act*, int64_t)>
 float as_ref(const void* row, const void* x, int64_t n) {
   return F(row, static_cast<const Act*>(x), n);
@@ -231,8 +230,8 @@ const RefOf kRefs[] = {
     {GgmlType::Q5_0, k32, as_ref<ActBlock, detail::dot_q8_q5_0_ref>},
     {GgmlType::Q5_1, k32, as_ref<ActBlock, detail::dot_q8_q5_1_ref>},
     {GgmlType::IQ4_NL, k32, as_ref<ActBlock, detail::dot_q8_iq4_nl_ref>},
-    {GgmlType::Q2_K, k32, as_ref<ActBlock, detail::dot_q8_q2_k_ref>},
-    {GgmlType::Q3_K, k32, as_ref<ActBlock, detail::dot_q8_q3_k_ref>},
+    {GgmlType::Q2_K, k256, as_ref<ActBlockK, detail::dot_q8k_q2_k_ref>},
+    {GgmlType::Q3_K, k256, as_ref<ActBlockK, detail::dot_q8k_q3_k_ref>},
     {GgmlType::Q4_K, k256, as_ref<ActBlockK, detail::dot_q8k_q4_k_ref>},
     {GgmlType::Q5_K, k256, as_ref<ActBlockK, detail::dot_q8k_q5_k_ref>},
     {GgmlType::Q6_K, k256, as_ref<ActBlockK, detail::dot_q8k_q6_k_ref>},
@@ -377,10 +376,20 @@ TEST(AttentionKernels, MatchTheScalarReference) {
         EXPECT_NEAR(s_got, s_want, 1e-6 * s_want) << isa_name(isa);
         for (int64_t j = 0; j < n_keys; ++j) EXPECT_NEAR(e_got[j], e_want[j], 4e-7 * e_want[j]) << isa_name(isa);
         const auto p = random_floats(n_keys, rng), v = random_floats(stride * n_keys, rng);
-        std::vector<float> out(static_cast<size_t>(dim), 9.0f), out_ref(out.size(), -9.0f);
+        // Added to out; and split into two calls over consecutive keys, the same bits.
+        std::vector<float> out(static_cast<size_t>(dim), 0.5f), out_ref(out.size(), 0.5f), out_split(out.size(), 0.5f);
         k->attn_values(p.data(), v.data(), stride, n_keys, dim, out.data());
         detail::attn_values_ref(p.data(), v.data(), stride, n_keys, dim, out_ref.data());
-        for (int64_t d = 0; d < dim; ++d) EXPECT_NEAR(out[d], out_ref[d], 1e-5) << isa_name(isa) << " d " << d;
+        const int64_t half = n_keys / 2;
+        k->attn_values(p.data(), v.data(), stride, half, dim, out_split.data());
+        k->attn_values(p.data() + half, v.data() + half * stride, stride, n_keys - half, dim, out_split.data());
+        for (int64_t d = 0; d < dim; ++d) {
+          double exact = 0.5;
+          for (int64_t j = 0; j < n_keys; ++j) exact += double{p[j]} * v[j * stride + d];
+          EXPECT_NEAR(out_ref[d], exact, 1e-5) << "reference d " << d;
+          EXPECT_NEAR(out[d], out_ref[d], 1e-5) << isa_name(isa) << " d " << d;
+          EXPECT_EQ(out_split[d], out[d]) << isa_name(isa) << " d " << d;
+        }
       }
     }
     // e^x: 1 at 0, 0 below FLT_MIN's range and for -inf, about 1 ulp in between.
