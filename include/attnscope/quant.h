@@ -38,7 +38,7 @@ Result<Isa> parse_isa(const std::string& name);
 // Kernels::act. Non-finite inputs give d = NaN (so results are NaN, never garbage).
 //
 // 32 consecutive activations, plus the sums of q over each half (the formats with an
-// offset or a min need them): the legacy 32-element formats and IQ4_XS.
+// offset or a min need them): the legacy 32-element formats.
 struct ActBlock {
   float d;
   int16_t sum[2];  // sum of q[0..15], q[16..31]
@@ -47,7 +47,7 @@ struct ActBlock {
 static_assert(sizeof(ActBlock) == 40);
 
 // 256 consecutive activations with one scale, plus the sums of q over each 16: the
-// format of the K-quants Q2_K .. Q6_K (as llama.cpp's Q8_K). One scale per super-block
+// format of the K-quants Q2_K .. Q6_K and IQ4_XS (as llama.cpp's Q8_K). One scale per super-block
 // lets those kernels add the products of all 256 values in integers, with the weights'
 // sub-block scales applied as integer multipliers, and convert to float once.
 // Aligned so that the 64-byte quarters of q can be read with aligned loads.

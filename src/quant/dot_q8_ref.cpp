@@ -240,7 +240,6 @@ ATTN_Q8_REF(q4_1, BlockQ4_1, 32)
 ATTN_Q8_REF(q5_0, BlockQ5_0, 32)
 ATTN_Q8_REF(q5_1, BlockQ5_1, 32)
 ATTN_Q8_REF(iq4_nl, BlockIQ4_NL, 32)
-ATTN_Q8_REF(iq4_xs, BlockIQ4_XS, 256)
 #undef ATTN_Q8_REF
 
 float dot_q8k_q2_k_ref(const void* row, const ActBlockK* x, int64_t n) {
@@ -257,6 +256,9 @@ float dot_q8k_q5_k_ref(const void* row, const ActBlockK* x, int64_t n) {
 }
 float dot_q8k_q6_k_ref(const void* row, const ActBlockK* x, int64_t n) {
   return dot_q8k_blocks<BlockQ6_K, unpack_q6_k>(row, x, n);
+}
+float dot_q8k_iq4_xs_ref(const void* row, const ActBlockK* x, int64_t n) {
+  return dot_q8k_blocks<BlockIQ4_XS, unpack_iq4_xs>(row, x, n);
 }
 
 }  // namespace attnscope::quant::detail

@@ -74,7 +74,7 @@ const IsaKernels& scalar_kernels() {
           {GgmlType::Q5_K, dequantize_q5_k, dot_q5_k, k256, one<ActBlockK, dot_q8k_q5_k_ref>, four<ActBlockK, dot_q8k_q5_k_ref>},
           {GgmlType::Q6_K, dequantize_q6_k, dot_q6_k, k256, one<ActBlockK, dot_q8k_q6_k_ref>, four<ActBlockK, dot_q8k_q6_k_ref>},
           {GgmlType::IQ4_NL, dequantize_iq4_nl, dot_iq4_nl, k32, one<ActBlock, dot_q8_iq4_nl_ref>, four<ActBlock, dot_q8_iq4_nl_ref>},
-          {GgmlType::IQ4_XS, dequantize_iq4_xs, dot_iq4_xs, k32, one<ActBlock, dot_q8_iq4_xs_ref>, four<ActBlock, dot_q8_iq4_xs_ref>},
+          {GgmlType::IQ4_XS, dequantize_iq4_xs, dot_iq4_xs, k256, one<ActBlockK, dot_q8k_iq4_xs_ref>, four<ActBlockK, dot_q8k_iq4_xs_ref>},
       }},
       dot_dense_ref,
       axpy_ref,

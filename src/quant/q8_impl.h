@@ -53,15 +53,15 @@ ATTN_Q8_DECLARE(q4_1)
 ATTN_Q8_DECLARE(q5_0)
 ATTN_Q8_DECLARE(q5_1)
 ATTN_Q8_DECLARE(iq4_nl)
-ATTN_Q8_DECLARE(iq4_xs)
 #undef ATTN_Q8_DECLARE
-// The K-quants read ActBlockK (256 activations per block).
+// The K-quants and IQ4_XS read ActBlockK (256 activations per block).
 #define ATTN_Q8K_DECLARE(name) float dot_q8k_##name##_ref(const void* row, const ActBlockK* x, int64_t n);
 ATTN_Q8K_DECLARE(q2_k)
 ATTN_Q8K_DECLARE(q3_k)
 ATTN_Q8K_DECLARE(q4_k)
 ATTN_Q8K_DECLARE(q5_k)
 ATTN_Q8K_DECLARE(q6_k)
+ATTN_Q8K_DECLARE(iq4_xs)
 #undef ATTN_Q8K_DECLARE
 
 }  // namespace attnscope::quant::detail

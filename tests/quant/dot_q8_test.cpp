@@ -235,7 +235,7 @@ const RefOf kRefs[] = {
     {GgmlType::Q4_K, k256, as_ref<ActBlockK, detail::dot_q8k_q4_k_ref>},
     {GgmlType::Q5_K, k256, as_ref<ActBlockK, detail::dot_q8k_q5_k_ref>},
     {GgmlType::Q6_K, k256, as_ref<ActBlockK, detail::dot_q8k_q6_k_ref>},
-    {GgmlType::IQ4_XS, k32, as_ref<ActBlock, detail::dot_q8_iq4_xs_ref>},
+    {GgmlType::IQ4_XS, k256, as_ref<ActBlockK, detail::dot_q8k_iq4_xs_ref>},
 };
 
 TEST_P(Int8PerType, ReferenceMatchesDequantizedWeightsAndQuantizedActivations) {
