@@ -18,6 +18,10 @@ namespace {
 // core while the caller samples, writes the store or waits for input.
 constexpr auto kSpin = std::chrono::microseconds(300);
 
+// Chunks per thread and job: enough that the others can take over from a preempted
+// thread, few enough that handing them out costs nothing next to the work.
+constexpr int64_t kChunksPerThread = 4;
+
 // Range of part `i` of `parts` over [0, n).
 std::pair<int64_t, int64_t> split_range(int64_t n, int32_t parts, int32_t i) {
   const int64_t base = n / parts, extra = n % parts;
@@ -28,7 +32,7 @@ std::pair<int64_t, int64_t> split_range(int64_t n, int32_t parts, int32_t i) {
 }  // namespace
 
 ThreadPool::ThreadPool(int32_t n_threads) : n_threads_(std::max(1, n_threads)) {
-  for (int32_t i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  for (int32_t i = 1; i < n_threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -49,6 +53,8 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   }
   job_ = &fn;
   job_n_ = n;
+  job_chunks_ = std::min<int64_t>(n, kChunksPerThread * n_threads_);
+  next_chunk_.store(0, std::memory_order_relaxed);
   pending_.store(n_threads_ - 1, std::memory_order_relaxed);
   bool wake = false;
   {
@@ -59,8 +65,7 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     wake = sleeping_ > 0;
   }
   if (wake) start_cv_.notify_all();
-  auto [begin, end] = split_range(n, n_threads_, 0);
-  if (begin < end) fn(begin, end);
+  run_chunks();
   for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
     if (spins < 4096) {
       ATTN_CPU_RELAX();
@@ -71,7 +76,16 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   job_ = nullptr;
 }
 
-void ThreadPool::worker_loop(int32_t index) {
+void ThreadPool::run_chunks() {
+  for (;;) {
+    const int64_t i = next_chunk_.fetch_add(1, std::memory_order_relaxed);
+    if (i >= job_chunks_) return;
+    auto [begin, end] = split_range(job_n_, static_cast<int32_t>(job_chunks_), static_cast<int32_t>(i));
+    if (begin < end) (*job_)(begin, end);
+  }
+}
+
+void ThreadPool::worker_loop() {
   uint64_t seen = 0;
   for (;;) {
     // Wait for the next generation: poll for kSpin, then sleep.
@@ -92,8 +106,7 @@ void ThreadPool::worker_loop(int32_t index) {
     }
     seen = gen;
     if (stop_.load()) return;
-    auto [begin, end] = split_range(job_n_, n_threads_, index);
-    if (begin < end) (*job_)(begin, end);
+    run_chunks();
     pending_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
