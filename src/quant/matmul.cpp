@@ -63,9 +63,13 @@ void matmul_rows_q8(const Matrix& w, const QuantizedActs& xq, int64_t n_tokens, 
   const void* x = nullptr;
   int64_t act_n = 0, act_bytes = 0;
   if (k->act == ActFormat::kBlock32) {
-    x = xq.b32, act_n = 32, act_bytes = sizeof(ActBlock);
+    x = xq.b32;
+    act_n = 32;
+    act_bytes = sizeof(ActBlock);
   } else if (k->act == ActFormat::kBlock256) {
-    x = xq.b256, act_n = 256, act_bytes = sizeof(ActBlockK);
+    x = xq.b256;
+    act_n = 256;
+    act_bytes = sizeof(ActBlockK);
   }
   if (x == nullptr || w.n_cols % block != 0 || w.n_cols % act_n != 0) return;
   const int64_t x_stride = w.n_cols / act_n;
