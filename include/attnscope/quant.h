@@ -105,6 +105,14 @@ void axpy_f32(float a, const float* x, float* y, int64_t n);  // y += a * x
 // gate[i] = silu(gate[i]) * up[i] (the SwiGLU feed-forward's activation).
 void swiglu(float* gate, const float* up, int64_t n);
 
+// y = x / sqrt(mean(x^2) + eps) * w over n elements (y may alias x); the mean of the
+// squares is summed in double.
+void rms_norm(const float* x, const float* w, int64_t n, float eps, float* y);
+// Rotates the first n_rot values of x (one head) by the angles cos, sin (n_rot / 2 each):
+// pairs (2i, 2i + 1), or (i, i + n_rot / 2) when neox. The same bits on every
+// instruction set.
+void rope_rotate(float* x, int64_t n_rot, bool neox, const float* cos, const float* sin);
+
 // Attention rows. out (n_keys) = scale * q · k_j, keys k_j at k + j * k_stride (dim each).
 void attention_scores(const float* q, const float* k, int64_t k_stride, int64_t n_keys, int64_t dim, float scale,
                       float* out);

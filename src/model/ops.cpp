@@ -2,13 +2,12 @@
 
 #include <cmath>
 
+#include "attnscope/quant.h"
+
 namespace attnscope::model {
 
 void rms_norm(const float* x, const float* w, int64_t n, float eps, float* y) {
-  double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
-  const float scale = static_cast<float>(1.0 / std::sqrt(sum / static_cast<double>(n) + eps));
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
+  quant::rms_norm(x, w, n, eps, y);
 }
 
 void rope_angles(int32_t n_rot, int32_t pos, const ModelConfig& c, const float* freq_factors, float* cos_out,
@@ -26,17 +25,9 @@ void rope_angles(int32_t n_rot, int32_t pos, const ModelConfig& c, const float* 
 
 void rope_apply(float* x, int32_t n_heads, int32_t head_dim, int32_t n_rot, RopeLayout layout, const float* cos_t,
                 const float* sin_t) {
-  const int32_t half = n_rot / 2;
+  // kNorm pairs (2i, 2i+1); kNeox pairs (i, i + n_rot/2).
   for (int32_t h = 0; h < n_heads; ++h) {
-    float* head = x + static_cast<int64_t>(h) * head_dim;
-    for (int32_t i = 0; i < half; ++i) {
-      // kNorm pairs (2i, 2i+1); kNeox pairs (i, i + n_rot/2).
-      const int32_t a = layout == RopeLayout::kNorm ? 2 * i : i;
-      const int32_t b = layout == RopeLayout::kNorm ? 2 * i + 1 : i + half;
-      const float x0 = head[a], x1 = head[b];
-      head[a] = x0 * cos_t[i] - x1 * sin_t[i];
-      head[b] = x0 * sin_t[i] + x1 * cos_t[i];
-    }
+    quant::rope_rotate(x + static_cast<int64_t>(h) * head_dim, n_rot, layout == RopeLayout::kNeox, cos_t, sin_t);
   }
 }
 

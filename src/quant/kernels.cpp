@@ -40,6 +40,23 @@ void swiglu_ref(float* gate, const float* up, int64_t n) {
   }
 }
 
+void rms_norm_ref(const float* x, const float* w, int64_t n, float eps, float* y) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
+  const float scale = static_cast<float>(1.0 / std::sqrt(sum / static_cast<double>(n) + eps));
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
+}
+
+void rope_ref(float* x, int64_t n_rot, bool neox, const float* cos, const float* sin) {
+  const int64_t half = n_rot / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    const int64_t a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+    const float x0 = x[a], x1 = x[b];
+    x[a] = x0 * cos[i] - x1 * sin[i];
+    x[b] = x0 * sin[i] + x1 * cos[i];
+  }
+}
+
 void attn_values_ref(const float* p, const float* v, int64_t v_stride, int64_t n_keys, int64_t dim, float* out) {
   for (int64_t j = 0; j < n_keys; ++j) axpy_ref(p[j], v + j * v_stride, out, dim);
 }
@@ -84,6 +101,8 @@ const IsaKernels& scalar_kernels() {
       exp_shifted_ref,
       attn_values_ref,
       swiglu_ref,
+      rms_norm_ref,
+      rope_ref,
   };
   return table;
 }
@@ -191,6 +210,14 @@ void attention_scores(const float* q, const float* k, int64_t k_stride, int64_t 
 }
 
 void swiglu(float* gate, const float* up, int64_t n) { detail::active_kernels().swiglu(gate, up, n); }
+
+void rms_norm(const float* x, const float* w, int64_t n, float eps, float* y) {
+  detail::active_kernels().rms_norm(x, w, n, eps, y);
+}
+
+void rope_rotate(float* x, int64_t n_rot, bool neox, const float* cos, const float* sin) {
+  detail::active_kernels().rope(x, n_rot, neox, cos, sin);
+}
 
 float exp_shifted(float* x, int64_t n, float max) { return detail::active_kernels().exp_shifted(x, n, max); }
 

@@ -14,9 +14,10 @@
 //     far less), well below the quantization error of any of these formats. A double
 //     accumulator would be closer to the exact sum but halves the vector width of the
 //     hot f32 loop in matmul_rows.
-// These sums rely on the compiler not contracting a*b + c into an FMA; GCC does not
-// in ISO mode (-std=c++20 implies -ffp-contract=off). The dequantizers are immune:
-// in every format here the products (f16 scale x small integer) are exact in float.
+// These sums rely on the compiler not contracting a*b + c into an FMA: CMakeLists.txt
+// passes -ffp-contract=off (GCC contracts in C++ by default, -std=c++20 or not). The
+// dequantizers are immune: in every format here the products (f16 scale x small
+// integer) are exact in float.
 #pragma once
 
 #include <bit>

@@ -25,6 +25,8 @@ struct IsaKernels {
   float (*exp_shifted)(float* x, int64_t n, float max);
   void (*attn_values)(const float* p, const float* v, int64_t v_stride, int64_t n_keys, int64_t dim, float* out);
   void (*swiglu)(float* gate, const float* up, int64_t n);
+  void (*rms_norm)(const float* x, const float* w, int64_t n, float eps, float* y);
+  void (*rope)(float* x, int64_t n_rot, bool neox, const float* cos, const float* sin);
 };
 
 const IsaKernels& scalar_kernels();
@@ -44,6 +46,8 @@ void attn_scores_ref(const float* q, const float* k, int64_t k_stride, int64_t n
                      float* out);
 float exp_shifted_ref(float* x, int64_t n, float max);
 void swiglu_ref(float* gate, const float* up, int64_t n);
+void rms_norm_ref(const float* x, const float* w, int64_t n, float eps, float* y);
+void rope_ref(float* x, int64_t n_rot, bool neox, const float* cos, const float* sin);
 void attn_values_ref(const float* p, const float* v, int64_t v_stride, int64_t n_keys, int64_t dim, float* out);
 
 #define ATTN_Q8_DECLARE(name) float dot_q8_##name##_ref(const void* row, const ActBlock* x, int64_t n);

@@ -4,7 +4,8 @@
 //   * the scalar int8 dot products against a double-precision sum over the bit-exact
 //     dequantizer and the dequantized activations (so every unpacker is checked
 //     against ggml's layout), and within the activation-quantization bound of the f32 dot;
-//   * every SIMD kernel (int8 and f32 paths) against the scalar reference;
+//   * every SIMD kernel (int8 and f32 paths, attention, RMSNorm, RoPE) against the
+//     scalar reference;
 //   * the f32 path's per-block dot equal to dequantize + dense dot on each instruction
 //     set (batch invariance), and matmul_rows_q8 equal to per-row dot_q8.
 #include <gtest/gtest.h>
@@ -422,6 +423,56 @@ TEST(DenseKernels, SwigluMatchesTheReference) {
     detail::swiglu_ref(want.data(), up.data(), static_cast<int64_t>(want.size()));
     for (size_t i = 0; i < got.size(); ++i) {
       EXPECT_NEAR(got[i], want[i], 1e-6 * (1 + std::fabs(want[i]))) << isa_name(isa) << " g=" << gate[i];
+    }
+  }
+}
+
+TEST(DenseKernels, RmsNormMatchesTheFormula) {
+  std::mt19937 rng(12);
+  for (int64_t n : {1, 7, 8, 64, 100, 896, 4096}) {
+    auto x = random_floats(n, rng), w = random_floats(n, rng);
+    for (auto& v : x) v *= 30.0f;
+    double mean_sq = 0;
+    for (float v : x) mean_sq += double{v} * v;
+    mean_sq /= static_cast<double>(n);
+    for (Isa isa : available_isas()) {
+      std::vector<float> y(static_cast<size_t>(n));
+      table(isa)->rms_norm(x.data(), w.data(), n, 1e-5f, y.data());
+      for (int64_t i = 0; i < n; ++i) {
+        const double want = x[i] / std::sqrt(mean_sq + 1e-5) * w[i];
+        EXPECT_NEAR(y[i], want, 1e-6 * std::fabs(want) + 1e-30) << isa_name(isa) << " n=" << n << " i=" << i;
+      }
+      // In place (y = x), as the q / k norms use it: the same values.
+      auto in_place = x;
+      table(isa)->rms_norm(in_place.data(), w.data(), n, 1e-5f, in_place.data());
+      EXPECT_EQ(in_place, y) << isa_name(isa);
+    }
+  }
+}
+
+TEST(DenseKernels, RopeIsTheRotationWithTheReferenceBits) {
+  std::mt19937 rng(13);
+  for (bool neox : {false, true}) {
+    for (int64_t n_rot : {2, 6, 8, 16, 64, 80, 128}) {
+      const auto x = random_floats(n_rot + 5, rng);  // 5 values past n_rot must stay untouched
+      std::vector<float> cos(static_cast<size_t>(n_rot / 2)), sin(cos.size());
+      for (size_t i = 0; i < cos.size(); ++i) {
+        const double theta = 0.37 * static_cast<double>(i + 1) * (neox ? 1.0 : 2.0);
+        cos[i] = static_cast<float>(std::cos(theta));
+        sin[i] = static_cast<float>(std::sin(theta));
+      }
+      auto want = x;
+      detail::rope_ref(want.data(), n_rot, neox, cos.data(), sin.data());
+      for (int64_t i = 0; i < n_rot / 2; ++i) {  // the reference is the rotation of each pair
+        const int64_t a = neox ? i : 2 * i, b = neox ? i + n_rot / 2 : 2 * i + 1;
+        EXPECT_NEAR(want[a], double{x[a]} * cos[i] - double{x[b]} * sin[i], 1e-6);
+        EXPECT_NEAR(want[b], double{x[a]} * sin[i] + double{x[b]} * cos[i], 1e-6);
+      }
+      for (Isa isa : available_isas()) {
+        auto got = x;
+        table(isa)->rope(got.data(), n_rot, neox, cos.data(), sin.data());
+        EXPECT_EQ(got, want) << isa_name(isa) << (neox ? " neox" : " norm") << " n_rot=" << n_rot;
+      }
     }
   }
 }
