@@ -1,9 +1,9 @@
 // Compute kernels for ggml weight types. Each supported type has a packed block
 // struct (src/quant/blocks.h, with static_asserts on sizes), a scalar reference
 // dequantizer that is bit-exact with ggml, a dot product against f32 activations and,
-// for the common formats, a dot product against activations quantized to 8 bits
-// (ActBlock or ActBlockK, as llama.cpp does). Each kernel has a scalar reference; the AVX2 and
-// AVX-512 variants are chosen at run time (cpu_isa()) and tests hold them to it.
+// for the quantized formats, a dot product against activations quantized to 8 bits
+// (ActBlock or ActBlockK, as llama.cpp does). Each kernel has a scalar reference; the
+// AVX2 and AVX-512 variants are chosen at run time (cpu_isa()) and tests hold them to it.
 #pragma once
 
 #include <cstdint>
@@ -47,9 +47,10 @@ struct ActBlock {
 static_assert(sizeof(ActBlock) == 40);
 
 // 256 consecutive activations with one scale, plus the sums of q over each 16: the
-// format of the K-quants Q2_K .. Q6_K and IQ4_XS (as llama.cpp's Q8_K). One scale per super-block
-// lets those kernels add the products of all 256 values in integers, with the weights'
-// sub-block scales applied as integer multipliers, and convert to float once.
+// format of the K-quants Q2_K .. Q6_K and IQ4_XS (as llama.cpp's Q8_K). One scale per
+// super-block lets those kernels add the products of all 256 values in integers, with
+// the weights' sub-block scales applied as integer multipliers, and convert to float
+// once.
 // Aligned so that the 64-byte quarters of q can be read with aligned loads.
 struct alignas(64) ActBlockK {
   int8_t q[256];

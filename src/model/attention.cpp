@@ -115,10 +115,10 @@ void run_task(const Chunk& ch, const Task& t) {
   }
 }
 
-// Tasks of a chunk of n_rows rows: KV heads outermost (the pool hands out contiguous
-// ranges, so threads get different heads rather than earlier and later rows). The query
-// heads of a KV head are split only when there would otherwise be too few tasks for the
-// threads (e.g. decoding one row with a single KV head).
+// Tasks of a chunk of n_rows rows: KV heads outermost, so that the contiguous ranges of
+// tasks the pool hands out share a KV head's keys and values. The query heads of a KV
+// head are split only when there would otherwise be too few tasks for the threads (e.g.
+// decoding one row with a single KV head).
 std::vector<Task> make_tasks(const ModelConfig& c, int32_t n_rows, int32_t n_threads) {
   const int32_t group = c.n_heads / c.n_kv_heads;
   const int32_t row_blocks = (n_rows + kRowsPerTask - 1) / kRowsPerTask;

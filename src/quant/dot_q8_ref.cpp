@@ -9,8 +9,8 @@
 //   dot = sum_j d[j] * sum_{s in j} (scale[s] * sum_{i in s} q[i] a[i] - min[s] * sum_{i in s} a[i])
 //
 // with the inner sums exact in integers and the rest in float, block by block. The
-// K-quants read 256-element activation blocks (ActBlockK) instead: the same formula
-// with one d per super-block and sums over each 16.
+// K-quants and IQ4_XS read 256-element activation blocks (ActBlockK) instead: the same
+// formula with one d per super-block and sums over each 16.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -169,7 +169,7 @@ float dot_q8_blocks(const void* row, const ActBlock* x, int64_t n) {
   return acc;
 }
 
-// The same for the K-quants with one activation scale per super-block (ActBlockK).
+// The same for the K-quants and IQ4_XS: one activation scale per super-block (ActBlockK).
 template <typename Block, void (*Unpack)(const Block&, IntBlock<256>&)>
 float dot_q8k_blocks(const void* row, const ActBlockK* x, int64_t n) {
   IntBlock<256> w;
