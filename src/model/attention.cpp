@@ -61,6 +61,24 @@ struct Chunk {
   }
 };
 
+// Calls fn(h, r, a, b) for every key block of the task, and in it for every query (head
+// h, row r) with the keys [a, b) of the block that it sees. Blocks sit on a fixed grid
+// of key positions, so how the work is split never changes which keys go together.
+template <typename Fn>
+void for_each_block(const Chunk& ch, const Task& t, Fn fn) {
+  const ModelConfig& c = *ch.in->config;
+  const int32_t first = visible_keys(c, ch.position(t.r0)).first;
+  const int32_t last = ch.position(t.r1 - 1);
+  for (int32_t j0 = first / kKeyBlock * kKeyBlock; j0 <= last; j0 += kKeyBlock) {
+    for (int32_t r = t.r0; r < t.r1; ++r) {
+      const auto [lo, hi] = visible_keys(c, ch.position(r));
+      const auto [a, b] = in_block(j0, lo, hi);
+      if (a >= b) continue;
+      for (int32_t h = t.h0; h < t.h1; ++h) fn(h, r, a, b);
+    }
+  }
+}
+
 // Scores, softmax and value sums of one task's queries.
 void run_task(const Chunk& ch, const Task& t) {
   const ModelConfig& c = *ch.in->config;
@@ -68,22 +86,12 @@ void run_task(const Chunk& ch, const Task& t) {
   const int64_t v_stride = int64_t{c.n_kv_heads} * c.head_dim_v;
   const float* k = ch.in->k + int64_t{t.g} * c.head_dim;    // (keys, k_stride) this KV head's column
   const float* v = ch.in->v + int64_t{t.g} * c.head_dim_v;  // (keys, v_stride)
-  const int32_t first = visible_keys(c, ch.position(t.r0)).first;
-  const int32_t last = ch.position(t.r1 - 1);
-  const int32_t j_begin = first / kKeyBlock * kKeyBlock;  // blocks on a fixed grid
 
   // 1. Scores, block by block: every query of the task reads a K block while it is cached.
-  for (int32_t j0 = j_begin; j0 <= last; j0 += kKeyBlock) {
-    for (int32_t r = t.r0; r < t.r1; ++r) {
-      const auto [lo, hi] = visible_keys(c, ch.position(r));
-      const auto [a, b] = in_block(j0, lo, hi);
-      if (a >= b) continue;
-      for (int32_t h = t.h0; h < t.h1; ++h) {
-        quant::attention_scores(ch.q(h, r), k + a * k_stride, k_stride, b - a, c.head_dim, c.attn_scale,
-                                ch.row(h, r) + a);
-      }
-    }
-  }
+  for_each_block(ch, t, [&](int32_t h, int32_t r, int32_t a, int32_t b) {
+    quant::attention_scores(ch.q(h, r), k + a * k_stride, k_stride, b - a, c.head_dim, c.attn_scale,
+                            ch.row(h, r) + a);
+  });
   // 2. Softmax of each row; zeros outside what the query sees.
   for (int32_t r = t.r0; r < t.r1; ++r) {
     const auto [lo, hi] = visible_keys(c, ch.position(r));
@@ -103,16 +111,9 @@ void run_task(const Chunk& ch, const Task& t) {
     }
   }
   // 3. Weighted sums of the values, block by block (attention_values adds in key order).
-  for (int32_t j0 = j_begin; j0 <= last; j0 += kKeyBlock) {
-    for (int32_t r = t.r0; r < t.r1; ++r) {
-      const auto [lo, hi] = visible_keys(c, ch.position(r));
-      const auto [a, b] = in_block(j0, lo, hi);
-      if (a >= b) continue;
-      for (int32_t h = t.h0; h < t.h1; ++h) {
-        quant::attention_values(ch.row(h, r) + a, v + a * v_stride, v_stride, b - a, c.head_dim_v, ch.output(h, r));
-      }
-    }
-  }
+  for_each_block(ch, t, [&](int32_t h, int32_t r, int32_t a, int32_t b) {
+    quant::attention_values(ch.row(h, r) + a, v + a * v_stride, v_stride, b - a, c.head_dim_v, ch.output(h, r));
+  });
 }
 
 // Tasks of a chunk of n_rows rows: KV heads outermost, so that the contiguous ranges of

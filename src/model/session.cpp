@@ -52,8 +52,8 @@ struct Product {
 
 // x (n, n_cols) into out (n, n_cols / block size), tokens split across the pool.
 template <typename Block>
-void quantize(const float* x, int64_t n, int64_t n_cols, std::vector<Block>& out, int64_t block,
-              ThreadPool* pool) {
+void quantize(const float* x, int64_t n, int64_t n_cols, std::vector<Block>& out, ThreadPool* pool) {
+  constexpr int64_t block = sizeof(Block::q);  // values per block
   Block* q = sized(out, n * (n_cols / block));
   if (n < 8) return quant::quantize_activations(x, n, n_cols, q);
   pool->parallel_for(n, [&](int64_t begin, int64_t end) {
@@ -74,11 +74,11 @@ void project(std::initializer_list<Product> products, const float* x, int64_t n,
   }
   quant::QuantizedActs xq;
   if (need32) {
-    quantize(x, n, n_cols, xq32, 32, pool);
+    quantize(x, n, n_cols, xq32, pool);
     xq.b32 = xq32.data();
   }
   if (need256) {
-    quantize(x, n, n_cols, xq256, 256, pool);
+    quantize(x, n, n_cols, xq256, pool);
     xq.b256 = xq256.data();
   }
   // One parallel_for over the rows of all the matrices: fewer hand-offs per layer.

@@ -242,23 +242,16 @@ ATTN_Q8_REF(q5_1, BlockQ5_1, 32)
 ATTN_Q8_REF(iq4_nl, BlockIQ4_NL, 32)
 #undef ATTN_Q8_REF
 
-float dot_q8k_q2_k_ref(const void* row, const ActBlockK* x, int64_t n) {
-  return dot_q8k_blocks<BlockQ2_K, unpack_q2_k>(row, x, n);
-}
-float dot_q8k_q3_k_ref(const void* row, const ActBlockK* x, int64_t n) {
-  return dot_q8k_blocks<BlockQ3_K, unpack_q3_k>(row, x, n);
-}
-float dot_q8k_q4_k_ref(const void* row, const ActBlockK* x, int64_t n) {
-  return dot_q8k_blocks<BlockQ4_K, unpack_q4_k>(row, x, n);
-}
-float dot_q8k_q5_k_ref(const void* row, const ActBlockK* x, int64_t n) {
-  return dot_q8k_blocks<BlockQ5_K, unpack_q5_k>(row, x, n);
-}
-float dot_q8k_q6_k_ref(const void* row, const ActBlockK* x, int64_t n) {
-  return dot_q8k_blocks<BlockQ6_K, unpack_q6_k>(row, x, n);
-}
-float dot_q8k_iq4_xs_ref(const void* row, const ActBlockK* x, int64_t n) {
-  return dot_q8k_blocks<BlockIQ4_XS, unpack_iq4_xs>(row, x, n);
-}
+#define ATTN_Q8K_REF(name, Block) \
+  float dot_q8k_##name##_ref(const void* row, const ActBlockK* x, int64_t n) { \
+    return dot_q8k_blocks<Block, unpack_##name>(row, x, n);                    \
+  }
+ATTN_Q8K_REF(q2_k, BlockQ2_K)
+ATTN_Q8K_REF(q3_k, BlockQ3_K)
+ATTN_Q8K_REF(q4_k, BlockQ4_K)
+ATTN_Q8K_REF(q5_k, BlockQ5_K)
+ATTN_Q8K_REF(q6_k, BlockQ6_K)
+ATTN_Q8K_REF(iq4_xs, BlockIQ4_XS)
+#undef ATTN_Q8K_REF
 
 }  // namespace attnscope::quant::detail

@@ -7,42 +7,17 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <vector>
 
 #include "attnscope/model.h"
-#include "attnscope/observer.h"
 #include "model/attention.h"
 #include "model/thread_pool.h"
+#include "support/attention_collector.h"
 
 namespace attnscope::model {
 namespace {
-
-// Collects the (n_heads, n_tokens, n_keys) probabilities of the batch's rows.
-class Rows : public Observer {
- public:
-  Rows(int32_t n_heads, int32_t pos0, int32_t n_tokens, int32_t n_keys)
-      : n_heads_(n_heads), pos0_(pos0), n_tokens_(n_tokens), n_keys_(n_keys),
-        p_(static_cast<size_t>(n_heads) * n_tokens * n_keys, -1.0f) {}
-  void on_attention(const AttentionRows& rows) override {
-    for (int32_t h = 0; h < rows.n_heads; ++h) {
-      for (int32_t r = 0; r < rows.n_rows; ++r) {
-        const int32_t t = rows.q_begin + r - pos0_;
-        for (int32_t j = 0; j < rows.n_keys; ++j) at(h, t, j) = rows.at(h, r, j);
-        // Keys after the chunk's last row are not part of the delivery: causally 0.
-        for (int32_t j = rows.n_keys; j < n_keys_; ++j) at(h, t, j) = 0.0f;
-      }
-    }
-    ++deliveries;
-  }
-  float& at(int32_t h, int32_t t, int32_t j) { return p_[(static_cast<size_t>(h) * n_tokens_ + t) * n_keys_ + j]; }
-  const std::vector<float>& all() const { return p_; }
-  int deliveries = 0;
-
- private:
-  int32_t n_heads_, pos0_, n_tokens_, n_keys_;
-  std::vector<float> p_;
-};
 
 struct Shape {
   int32_t n_heads, n_kv_heads, head_dim, head_dim_v, sliding_window;
@@ -50,22 +25,26 @@ struct Shape {
   int32_t pos0, n_tokens;
 };
 
+// The batch's probabilities as the observer received them (positions pos0 .. pos0 +
+// n_tokens - 1 of a collector over every position; keys a chunk did not deliver read -1)
+// and the attention output (n_tokens, n_heads * head_dim_v).
 struct Result {
-  std::vector<float> probs, out;
+  std::unique_ptr<testing::AttentionCollector> probs;
+  std::vector<float> out;
 };
 
 Result run(const ModelConfig& c, const Shape& s, const std::vector<float>& q, const std::vector<float>& k,
            const std::vector<float>& v, int32_t n_threads, int32_t q_chunk) {
-  const int32_t n_keys = s.pos0 + s.n_tokens;
-  Rows rows(c.n_heads, s.pos0, s.n_tokens, n_keys);
-  std::vector<float> out(static_cast<size_t>(s.n_tokens) * c.n_heads * c.head_dim_v, 7.0f);
+  Result r{std::make_unique<testing::AttentionCollector>(1, c.n_heads, s.pos0 + s.n_tokens),
+           std::vector<float>(static_cast<size_t>(s.n_tokens) * c.n_heads * c.head_dim_v, 7.0f)};
   std::vector<float> scratch;
   ThreadPool pool(n_threads);
   AttentionInput in{.config = &c, .layer = 0, .pos0 = s.pos0, .n_tokens = s.n_tokens, .q = q.data(),
                     .k = k.data(), .v = v.data(), .q_chunk = q_chunk};
-  attention(in, out.data(), &scratch, &rows, &pool);
-  EXPECT_EQ(rows.deliveries, (s.n_tokens + q_chunk - 1) / q_chunk);
-  return {rows.all(), out};
+  attention(in, r.out.data(), &scratch, r.probs.get(), &pool);
+  EXPECT_EQ(r.probs->malformed(), 0);
+  for (int32_t t = 0; t < s.n_tokens; ++t) EXPECT_EQ(r.probs->deliveries(0, s.pos0 + t), 1) << "row " << t;
+  return r;
 }
 
 class AttentionTest : public ::testing::TestWithParam<Shape> {};
@@ -113,9 +92,14 @@ TEST_P(AttentionTest, MatchesTheFormulaInDoubleForAnySplitOfTheWork) {
         max = std::max(max, score);
       }
       for (int32_t j = lo; j <= p; ++j) sum += (w[j] = std::exp(w[j] - max));
+      // Keys of the chunk of 64 rows this row was delivered in; later keys are not part of
+      // its delivery (the collector leaves them at -1).
+      const int32_t delivered = s.pos0 + std::min((t / 64 + 1) * 64, s.n_tokens);
       for (int32_t j = 0; j < n_keys; ++j) {
-        const float prob = got.probs[(static_cast<size_t>(h) * s.n_tokens + t) * n_keys + j];
-        if (j < lo || j > p) {
+        const float prob = got.probs->at(0, h, p, j);
+        if (j >= delivered) {
+          ASSERT_EQ(prob, -1.0f) << "head " << h << " row " << p << " key " << j;
+        } else if (j < lo || j > p) {
           ASSERT_EQ(prob, 0.0f) << "head " << h << " row " << p << " key " << j;  // masked: exactly 0
         } else {
           ASSERT_NEAR(prob, w[j] / sum, 2e-6 + 2e-5 * w[j] / sum) << "head " << h << " row " << p << " key " << j;
@@ -133,11 +117,16 @@ TEST_P(AttentionTest, MatchesTheFormulaInDoubleForAnySplitOfTheWork) {
       }
     }
   }
-  // Threads and chunk sizes change how the work is split, never a bit of the result.
+  // Threads and chunk sizes change how the work is split, never a bit of the result
+  // (every key up to the row's own position; later ones depend on the chunk delivered).
   for (const auto& [threads, chunk] : {std::pair{2, 64}, std::pair{3, 7}, std::pair{2, 1}}) {
     const Result other = run(c, s, q, k, v, threads, chunk);
-    EXPECT_EQ(std::memcmp(other.probs.data(), got.probs.data(), got.probs.size() * sizeof(float)), 0)
-        << threads << " threads, chunks of " << chunk;
+    for (int32_t h = 0; h < s.n_heads; ++h) {
+      for (int32_t p = s.pos0; p < n_keys; ++p) {
+        EXPECT_EQ(std::memcmp(&other.probs->at(0, h, p, 0), &got.probs->at(0, h, p, 0), (p + 1) * sizeof(float)), 0)
+            << threads << " threads, chunks of " << chunk << ", head " << h << " row " << p;
+      }
+    }
     EXPECT_EQ(std::memcmp(other.out.data(), got.out.data(), got.out.size() * sizeof(float)), 0)
         << threads << " threads, chunks of " << chunk;
   }
