@@ -15,6 +15,10 @@
 //                                     Runs with the ACTIVE instruction set only (ATTNSCOPE_CPU
 //                                     or the detected one): bench/kernel_bench.sh reruns them
 //                                     once per instruction set.
+//   dot_q8/Q8_0-packed/ISA/COLSxROWS, matmul/Q8_0-packed/ISA/q8/Ntok/COLSxROWS
+//                                     the same for Q8_0 weights packed into 16-row panels
+//                                     (quant::pack_panels, what the engine multiplies Q8_0
+//                                     with), active instruction set.
 //   quantize_activations/ISA/FORMAT/Ntok/COLS
 //                                     quantize_activations of N tokens into ActBlocks (b32) or
 //                                     ActBlockKs (b256): the cost the q8 paths add per matmul
@@ -35,6 +39,7 @@
 // when it runs this once per ATTNSCOPE_CPU value.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -80,6 +85,7 @@ struct Weights {
   int64_t n_cols = 0, n_rows = 0;
   uint64_t row_bytes = 0;
   std::vector<uint8_t> data;  // (n_rows, row_bytes)
+  std::vector<uint8_t> packed;  // quant::pack_panels of data, made on first use (packable types)
 };
 
 const Weights* weights(GgmlType type, const Shape& shape, std::string* error) {
@@ -143,6 +149,36 @@ benchmark::Counter rate(double per_iteration, const benchmark::State& state) {
 }
 
 // ---- Benchmarks -----------------------------------------------------------------------
+// The packed panel GEMM (quant::pack_panels) through matmul_rows_q8, active instruction
+// set: n_rows rows of the shape for n_tokens tokens. Reported under the type name
+// "TYPE-packed" with both counters, so that the tables show it as a row of its own.
+void bench_packed(benchmark::State& state, GgmlType type, Shape shape, int64_t n_tokens, int64_t n_rows) {
+  std::string error;
+  auto* w = const_cast<Weights*>(weights(type, shape, &error));
+  if (w == nullptr) {
+    state.SkipWithError(error.c_str());
+    return;
+  }
+  quant::Matrix m{static_cast<uint32_t>(type), w->data.data(), shape.n_cols, shape.n_rows, w->row_bytes};
+  if (w->packed.empty()) {
+    w->packed.resize(quant::packed_bytes(m));
+    quant::pack_panels(m, 0, quant::panel_count(m), w->packed.data());
+  }
+  m.packed = w->packed.data();
+  const auto x = activations(n_tokens, shape.n_cols);  // (n_tokens, n_cols)
+  const auto xq = quantized(x, n_tokens, shape.n_cols);
+  std::vector<float> y(static_cast<size_t>(n_tokens * shape.n_rows));  // (n_tokens, n_rows)
+  for (auto _ : state) {
+    quant::matmul_rows_q8(m, xq.acts(), n_tokens, y.data(), 0, n_rows);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  const auto bytes = static_cast<int64_t>(w->row_bytes) * n_rows;
+  state.SetBytesProcessed(state.iterations() * bytes);
+  state.counters["weights_B"] = rate(static_cast<double>(bytes), state);
+  state.counters["FLOP"] = rate(2.0 * static_cast<double>(n_tokens * shape.n_cols * n_rows), state);
+}
+
 void bench_dot(benchmark::State& state, GgmlType type, Isa isa, Shape shape, bool q8) {
   std::string error;
   const Weights* w = weights(type, shape, &error);
@@ -227,6 +263,21 @@ void register_all(const std::vector<Isa>& dot_isas) {
             ->Unit(benchmark::kMicrosecond);
         if (has_q8) {
           benchmark::RegisterBenchmark(("dot_q8/" + suffix).c_str(), bench_dot, type, isa, shape, true)
+              ->Unit(benchmark::kMicrosecond);
+        }
+      }
+      if (quant::packable(quant::Matrix{id, nullptr, shape.n_cols, shape.n_rows,
+                                        attnscope::ggml_row_bytes(id, static_cast<uint64_t>(shape.n_cols)).value()})) {
+        const std::string packed = tname + "-packed/" + active_name + "/";
+        if (std::find(dot_isas.begin(), dot_isas.end(), active) != dot_isas.end()) {
+          benchmark::RegisterBenchmark(("dot_q8/" + packed + shape_name(shape, shape.n_rows)).c_str(), bench_packed,
+                                       type, shape, int64_t{1}, shape.n_rows)
+              ->Unit(benchmark::kMicrosecond);
+        }
+        for (const int64_t n_tokens : kMatmulTokens) {
+          const std::string name = "matmul/" + packed + "q8/" + std::to_string(n_tokens) + "tok/" +
+                                   shape_name(shape, shape.n_matmul_rows);
+          benchmark::RegisterBenchmark(name.c_str(), bench_packed, type, shape, n_tokens, shape.n_matmul_rows)
               ->Unit(benchmark::kMicrosecond);
         }
       }

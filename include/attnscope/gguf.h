@@ -94,6 +94,10 @@ class File {
   Result<std::string> get_string_or(std::string_view key, std::string fallback) const;
 
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
+  // Says that the tensor bytes [p, p + n) will not be read again soon: for a file from
+  // open(), their whole pages leave the process's resident set (a later read maps them
+  // in again from the file). A no-op for parse()d bytes and ranges outside the file.
+  void release_pages(const void* p, uint64_t n) const;
   const TensorInfo* find_tensor(std::string_view name) const;
 
  private:

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,10 @@
 #include "attnscope/tokenizer.h"
 
 namespace attnscope {
+
+namespace model {
+struct PackedWeights;  // src/model/packing.h
+}
 
 // How RoPE pairs the dimensions of a head.
 enum class RopeLayout {
@@ -88,6 +93,14 @@ class Model {
   const ModelWeights& weights() const { return weights_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const gguf::File& gguf() const { return file_; }
+  // The weights as the int8 path computes with them: weights() with every Q8_0 matrix
+  // also packed into panels for the int8 GEMM (Matrix::packed). Packed on n_threads
+  // threads by the first call (thread-safe; later calls return the same weights); each
+  // matrix's mapped pages are released once it is packed, so memory stays at about the
+  // model's size.
+  const ModelWeights& int8_weights(int32_t n_threads) const;
+
+  ~Model();
 
  private:
   Model() = default;
@@ -96,6 +109,8 @@ class Model {
   ModelConfig config_;
   ModelWeights weights_;
   std::unique_ptr<Tokenizer> tokenizer_;
+  mutable std::once_flag packed_once_;
+  mutable std::unique_ptr<model::PackedWeights> packed_;
 };
 
 // Names of the architectures this build can run ("llama", "qwen2", "qwen3").

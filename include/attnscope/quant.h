@@ -130,7 +130,36 @@ struct Matrix {
   int64_t n_cols = 0;          // input features
   int64_t n_rows = 0;          // output features
   uint64_t row_bytes = 0;
+  // The same rows repacked for the int8 GEMM (pack_panels), or null. When set,
+  // matmul_rows_q8 reads it instead of `data`; the f32 path always reads `data`.
+  const void* packed = nullptr;
 };
+
+// ---- Weights packed for the int8 GEMM ---------------------------------------------------
+// Q8_0 rows repacked 16 at a time ("panels") so that one vpdpbusd multiplies 16 rows by
+// the same 4 activations, and a tile of rows x tokens stays in registers. A panel holds,
+// for its nb = n_cols / 32 blocks (f16 scales first, so that the quants are 64-aligned):
+//
+//   scales  [nb][16 rows]            f16, the rows' Q8_0 block scales
+//   quants  [nb][8 groups][16 rows][4]  byte = q ^ 0x80 (q + 128 as unsigned), group g
+//                                       holding the row's block values 4g .. 4g + 3
+//
+// so a panel is nb * 544 bytes, as many as the 16 rows in Q8_0. Rows past n_rows in
+// the last panel are zero (scale 0, byte 0x80). Every output is computed as
+//   acc = 0; for each block b: acc = fma(float(sum_i q[i] * xq[i]), d_w(b) * d_x(b), acc)
+// (the integer sum is exact), on every instruction set and whatever the batch or row
+// range: the scalar reference and the SIMD kernels give the same bits.
+inline constexpr int64_t kPanelRows = 16;
+inline constexpr int64_t kPanelBlockBytes = 2 * kPanelRows + 32 * kPanelRows;  // 544
+
+// Whether pack_panels supports w (Q8_0, n_cols a multiple of 32).
+bool packable(const Matrix& w);
+int64_t panel_count(const Matrix& w);  // ceil(n_rows / 16)
+uint64_t packed_bytes(const Matrix& w);  // panel_count * (n_cols / 32) * 544
+// Writes panels [panel_begin, panel_end) of w's packed form into `packed` (the buffer of
+// the whole matrix, packed_bytes(w) long). Panels are independent: threads may fill
+// disjoint ranges at once.
+void pack_panels(const Matrix& w, int64_t panel_begin, int64_t panel_end, void* packed);
 
 // y[t, r] = dot(w row r, x[t, :]) for t < n_tokens and r in [row_begin, row_end).
 // x: (n_tokens, n_cols) row-major; y: (n_tokens, n_rows) row-major.
@@ -149,8 +178,11 @@ struct QuantizedActs {
 };
 
 // The same with quantized activations, in the format kernels(w.type)->act. Requires
-// kernels(w.type)->dot_q8 and that format in xq (otherwise nothing is written). Walks
-// rows in tiles so that a tile of weights is reused from cache for every token.
+// kernels(w.type)->dot_q8 and that format in xq (otherwise nothing is written). With
+// w.packed set, runs the panel GEMM (16 rows x 4 tokens per vector tile; ranges that
+// start or end inside a panel are computed whole and only the rows in range stored);
+// otherwise walks rows in tiles so that a tile of weights is reused from cache for every
+// token. Either way y[t, r] does not depend on n_tokens or the row range.
 void matmul_rows_q8(const Matrix& w, const QuantizedActs& xq, int64_t n_tokens, float* y,
                     int64_t row_begin, int64_t row_end);
 

@@ -68,6 +68,7 @@ class Session {
   Status eval_batch(std::span<const int32_t> tokens, Observer* observer, bool all_logits);
 
   std::shared_ptr<const Model> model_;
+  const ModelWeights* weights_ = nullptr;  // model_'s, packed for the int8 path
   SessionOptions options_;
   std::unique_ptr<ThreadPool> pool_;
   int32_t n_ctx_ = 0;

@@ -208,6 +208,10 @@ Result<File> File::open(const std::string& path) {
   return f;
 }
 
+void File::release_pages(const void* p, uint64_t n) const {
+  if (mapping_) mapping_->release(p, n);
+}
+
 const Value* File::find(std::string_view key) const {
   auto it = key_index_.find(key);
   return it == key_index_.end() ? nullptr : &metadata_[it->second].second;

@@ -50,6 +50,15 @@ Result<std::shared_ptr<const MappedFile>> MappedFile::open(const std::string& pa
       new MappedFile(path, static_cast<const uint8_t*>(addr), size));
 }
 
+void MappedFile::release(const void* p, uint64_t n) const {
+  const auto begin = reinterpret_cast<uintptr_t>(p);
+  const auto base = reinterpret_cast<uintptr_t>(data_);
+  if (begin < base || begin - base > size_ || n > size_ - (begin - base)) return;
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t first = (begin + page - 1) / page * page, last = (begin + n) / page * page;
+  if (first < last) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
 }

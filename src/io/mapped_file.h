@@ -29,6 +29,10 @@ class MappedFile {
   const std::string& path() const { return path_; }
   std::span<const uint8_t> bytes() const { return {data_, size_}; }
   uint64_t size() const { return size_; }
+  // Drops the whole pages inside [p, p + n) from this process's resident set
+  // (madvise MADV_DONTNEED): the mapping is read-only, so a later read maps them in
+  // again from the file. Bytes outside the mapping are left alone.
+  void release(const void* p, uint64_t n) const;
 
  private:
   MappedFile(std::string path, const uint8_t* data, size_t size)

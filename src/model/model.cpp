@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "model/architecture.h"
+#include "model/packing.h"
 #include "model/weights.h"
 
 namespace attnscope {
@@ -33,6 +34,13 @@ Result<std::shared_ptr<const Model>> Model::load(const std::string& path) {
   m->tokenizer_ = std::make_unique<Tokenizer>(std::move(tokenizer));
   m->file_ = std::move(file);
   return std::shared_ptr<const Model>(std::move(m));
+}
+
+Model::~Model() = default;
+
+const ModelWeights& Model::int8_weights(int32_t n_threads) const {
+  std::call_once(packed_once_, [&] { packed_ = model::pack_weights(weights_, file_, n_threads); });
+  return packed_->weights;
 }
 
 std::vector<std::string> supported_architectures() { return model::architecture_names(); }

@@ -81,15 +81,19 @@ void project(std::initializer_list<Product> products, const float* x, int64_t n,
     quantize(x, n, n_cols, xq256, pool);
     xq.b256 = xq256.data();
   }
-  // One parallel_for over the rows of all the matrices: fewer hand-offs per layer.
-  int64_t total_rows = 0;
-  for (const Product& p : products) total_rows += p.w->n_rows;
-  pool->parallel_for(total_rows, [&](int64_t begin, int64_t end) {
-    int64_t offset = 0;
+  // One parallel_for over the rows of all the matrices: fewer hand-offs per layer. The
+  // rows go out in whole panels of 16 (the packed GEMM's unit; a cut panel would be
+  // computed twice).
+  constexpr int64_t kUnit = quant::kPanelRows;
+  const auto units = [](const Product& p) { return (p.w->n_rows + kUnit - 1) / kUnit; };
+  int64_t total_units = 0;
+  for (const Product& p : products) total_units += units(p);
+  pool->parallel_for(total_units, [&](int64_t begin, int64_t end) {
+    int64_t offset = 0;  // in units
     for (const Product& p : products) {
-      const int64_t lo = std::max(begin, offset) - offset;
-      const int64_t hi = std::min(end, offset + p.w->n_rows) - offset;
-      offset += p.w->n_rows;
+      const int64_t lo = (std::max(begin, offset) - offset) * kUnit;
+      const int64_t hi = std::min((std::min(end, offset + units(p)) - offset) * kUnit, p.w->n_rows);
+      offset += units(p);
       if (lo >= hi) continue;
       const quant::ActFormat f = quant::kernels(p.w->type)->act;
       if ((f == quant::ActFormat::kBlock32 && xq.b32 != nullptr) ||
@@ -143,6 +147,8 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
   s->pool_ = std::make_unique<ThreadPool>(n_threads);
   s->k_cache_.resize(static_cast<size_t>(c.n_layers));
   s->v_cache_.resize(static_cast<size_t>(c.n_layers));
+  // The int8 path multiplies with the packed copies of the Q8_0 matrices.
+  s->weights_ = options.activations == Activations::kInt8 ? &model->int8_weights(n_threads) : &model->weights();
   s->model_ = std::move(model);
   s->buf_ = std::make_unique<Buffers>();
   return s;
@@ -197,7 +203,7 @@ void Session::reserve_cache(int32_t n_positions) {
 
 Status Session::eval_batch(std::span<const int32_t> tokens, Observer* observer, bool all_logits) {
   const ModelConfig& c = model_->config();
-  const ModelWeights& w = model_->weights();
+  const ModelWeights& w = *weights_;
   ThreadPool* pool = pool_.get();
   const int64_t n = static_cast<int64_t>(tokens.size());
   const int32_t pos0 = n_past_;

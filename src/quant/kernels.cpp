@@ -103,6 +103,7 @@ const IsaKernels& scalar_kernels() {
       swiglu_ref,
       rms_norm_ref,
       rope_ref,
+      gemm_packed_ref,
   };
   return table;
 }

@@ -5,9 +5,10 @@
 // when aligned) and dot it with every token. Both accumulate in the same order
 // (kernels_impl.h, kernels_x86.inc), so y[t, r] is bit-identical whatever n_tokens is.
 //
-// Quantized activations: Kernels::dot_q8 per (row, token), rows in tiles so that the
-// tile's weights stay in cache while every token passes over them. Each result is one
-// dot_q8 call, so it too is independent of n_tokens.
+// Quantized activations: packed Q8_0 weights (Matrix::packed) run the panel GEMM of
+// kernels_x86_packed.inc; any other weights Kernels::dot_q8 per (row, token), rows in
+// tiles so that the tile's weights stay in cache while every token passes over them.
+// Either way each result is computed by the same operations whatever n_tokens is.
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -54,8 +55,53 @@ void matmul_rows(const Matrix& w, const float* x, int64_t n_tokens, float* y, in
   }
 }
 
+namespace {
+
+// The panel GEMM over rows [row_begin, row_end): whole panels inside the range write
+// straight into y; a panel cut by the range or by n_rows goes through a scratch tile
+// and only its rows in range are copied.
+void matmul_packed(const Matrix& w, const ActBlock* x, int64_t n_tokens, float* y, int64_t row_begin,
+                   int64_t row_end) {
+  const auto gemm = detail::active_kernels().gemm_packed;
+  const int64_t nb = w.n_cols / 32;
+  const auto* packed = static_cast<const uint8_t*>(w.packed);
+  const auto panel_at = [&](int64_t p) { return packed + p * nb * kPanelBlockBytes; };
+  row_end = std::min(row_end, w.n_rows);
+  const int64_t first = (row_begin + kPanelRows - 1) / kPanelRows;  // first whole panel
+  const int64_t last = row_end / kPanelRows;                           // one past the last whole panel
+  if (first < last) gemm(panel_at(first), last - first, x, nb, n_tokens, y + first * kPanelRows, w.n_rows);
+  // (n_tokens, 16) one panel's outputs; grown once per thread, never shrunk.
+  thread_local std::vector<float> scratch;
+  const auto partial = [&](int64_t p) {
+    const int64_t lo = std::max(row_begin, p * kPanelRows), hi = std::min(row_end, (p + 1) * kPanelRows);
+    if (lo >= hi) return;
+    if (scratch.size() < static_cast<size_t>(n_tokens * kPanelRows)) {
+      scratch.resize(static_cast<size_t>(n_tokens * kPanelRows));
+    }
+    gemm(panel_at(p), 1, x, nb, n_tokens, scratch.data(), kPanelRows);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      std::copy(scratch.begin() + t * kPanelRows + (lo - p * kPanelRows),
+                scratch.begin() + t * kPanelRows + (hi - p * kPanelRows), y + t * w.n_rows + lo);
+    }
+  };
+  if (first > last) {  // the range lies inside one panel
+    partial(last);
+    return;
+  }
+  if (row_begin < first * kPanelRows) partial(first - 1);
+  if (last * kPanelRows < row_end) partial(last);
+}
+
+}  // namespace
+
 void matmul_rows_q8(const Matrix& w, const QuantizedActs& xq, int64_t n_tokens, float* y, int64_t row_begin,
                     int64_t row_end) {
+  if (w.packed != nullptr) {
+    if (xq.b32 != nullptr && packable(w) && n_tokens > 0 && row_begin < row_end) {
+      matmul_packed(w, xq.b32, n_tokens, y, row_begin, row_end);
+    }
+    return;
+  }
   const Kernels* k = kernels(w.type);
   if (k == nullptr || k->dot_q8 == nullptr || n_tokens <= 0 || row_begin >= row_end) return;
   const int64_t block = ggml_type_info(w.type)->block_size;

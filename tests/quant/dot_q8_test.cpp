@@ -19,32 +19,13 @@
 
 #include "attnscope/quant.h"
 #include "quant/q8_impl.h"
+#include "support/isa_tables.h"
 #include "support/quant_rows.h"
 
 namespace attnscope::quant {
 namespace {
 
 using namespace testing;
-
-std::vector<Isa> available_isas() {
-  std::vector<Isa> out;
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
-    if (static_cast<int>(isa) <= static_cast<int>(detected_isa())) out.push_back(isa);
-  }
-  return out;
-}
-
-const detail::IsaKernels* table(Isa isa) {
-  switch (isa) {
-    case Isa::kScalar:
-      return &detail::scalar_kernels();
-    case Isa::kAvx2:
-      return detail::avx2_kernels();
-    case Isa::kAvx512:
-      return detail::avx512_kernels();
-  }
-  return nullptr;
-}
 
 std::vector<ActBlock> quantize_ref(const std::vector<float>& x) {
   std::vector<ActBlock> out(x.size() / 32);
