@@ -160,6 +160,9 @@ uint64_t packed_bytes(const Matrix& w);  // panel_count * (n_cols / 32) * 544
 // the whole matrix, packed_bytes(w) long). Panels are independent: threads may fill
 // disjoint ranges at once.
 void pack_panels(const Matrix& w, int64_t panel_begin, int64_t panel_end, void* packed);
+// Row r (< n_rows) of w.packed as n_cols floats: the same values as dequantizing the Q8_0
+// row (q * d), so that a tied token embedding can be looked up without its mapped rows.
+void dequantize_packed_row(const Matrix& w, int64_t r, float* out);
 
 // y[t, r] = dot(w row r, x[t, :]) for t < n_tokens and r in [row_begin, row_end).
 // x: (n_tokens, n_cols) row-major; y: (n_tokens, n_rows) row-major.
@@ -193,6 +196,9 @@ Status fill_random(uint32_t type_id, void* dst, int64_t n_elements, uint64_t see
 // IEEE half and bfloat16 conversions (exact, as ggml does them).
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);  // round to nearest even
+// n values of x as halves at out (any alignment), the same bits as f32_to_f16 on every
+// instruction set (F16C where present): the store's f16 encoding.
+void f32_to_f16_row(const float* x, int64_t n, void* out);
 float bf16_to_f32(uint16_t h);
 
 }  // namespace attnscope::quant

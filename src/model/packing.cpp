@@ -20,6 +20,7 @@ std::unique_ptr<PackedWeights> pack_weights(const ModelWeights& w, const gguf::F
     for (quant::Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) add(*m);
   }
   add(out->weights.output);
+  const bool tied = out->weights.output.data == out->weights.token_embd.data;
   if (todo.empty()) return out;
 
   // One buffer; each matrix at a 64-byte aligned offset.
@@ -35,24 +36,41 @@ std::unique_ptr<PackedWeights> pack_weights(const ModelWeights& w, const gguf::F
   }
   for (size_t i = 0; i < todo.size(); ++i) todo[i]->packed = out->storage.get() + offsets[i];
 
-  // Whole matrices per thread, largest first: each thread's mapped pages are released
-  // as soon as its matrix is packed, so at most n_threads matrices are resident twice.
-  std::vector<size_t> order(todo.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return quant::packed_bytes(*todo[a]) > quant::packed_bytes(*todo[b]);
-  });
+  // Pieces of about 4 MB (whole panels) that the threads take in turn; each piece's
+  // mapped rows are released as soon as it is packed, so the model is never resident
+  // twice (at most a piece per thread).
+  struct Piece {
+    quant::Matrix* m;
+    int64_t panel_begin, panel_end;
+  };
+  std::vector<Piece> pieces;
+  constexpr uint64_t kPieceBytes = 4u << 20;
+  for (quant::Matrix* m : todo) {
+    const uint64_t panel_bytes = quant::packed_bytes(*m) / static_cast<uint64_t>(quant::panel_count(*m));
+    const auto step = static_cast<int64_t>(std::max<uint64_t>(1, kPieceBytes / panel_bytes));
+    for (int64_t p = 0; p < quant::panel_count(*m); p += step) {
+      pieces.push_back({m, p, std::min(p + step, quant::panel_count(*m))});
+    }
+  }
   std::atomic<size_t> next{0};
   auto work = [&] {
-    for (size_t i = next++; i < order.size(); i = next++) {
-      quant::Matrix& m = *todo[order[i]];
-      quant::pack_panels(m, 0, quant::panel_count(m), const_cast<void*>(m.packed));
-      file.release_pages(m.data, static_cast<uint64_t>(m.n_rows) * m.row_bytes);
+    for (size_t i = next++; i < pieces.size(); i = next++) {
+      const Piece& piece = pieces[i];
+      const quant::Matrix& m = *piece.m;
+      quant::pack_panels(m, piece.panel_begin, piece.panel_end, const_cast<void*>(m.packed));
+      const int64_t row_begin = piece.panel_begin * quant::kPanelRows;
+      const int64_t row_end = std::min(piece.panel_end * quant::kPanelRows, m.n_rows);
+      file.release_pages(static_cast<const uint8_t*>(m.data) + static_cast<uint64_t>(row_begin) * m.row_bytes,
+                         static_cast<uint64_t>(row_end - row_begin) * m.row_bytes);
     }
   };
-  std::vector<std::jthread> threads;
-  for (int32_t t = 1; t < std::max(n_threads, 1); ++t) threads.emplace_back(work);
-  work();
+  {
+    std::vector<std::jthread> threads;
+    for (int32_t t = 1; t < std::max(n_threads, 1); ++t) threads.emplace_back(work);
+    work();
+  }
+  // A tied embedding's rows were released with the output's: look them up in the panels.
+  if (tied) out->weights.token_embd.packed = out->weights.output.packed;
   return out;
 }
 

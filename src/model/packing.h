@@ -20,9 +20,10 @@ struct PackedWeights {
 };
 
 // Packs every packable matrix that the forward pass multiplies with (attention and
-// feed-forward projections, the output), largest first, on n_threads threads, and
-// releases each one's pages of `file` once done. token_embd keeps its rows (looked up,
-// not multiplied); a tied output gets its own packed copy.
+// feed-forward projections, the output) on n_threads threads, in pieces of about 4 MB
+// whose pages of `file` are released as soon as each is packed. token_embd is looked
+// up, not multiplied: it keeps its mapped rows, unless the output is tied to it, in
+// which case its `packed` points to the output's panels (dequantize_packed_row).
 std::unique_ptr<PackedWeights> pack_weights(const ModelWeights& w, const gguf::File& file, int32_t n_threads);
 
 }  // namespace attnscope::model

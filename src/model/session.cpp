@@ -244,6 +244,10 @@ Status Session::eval_batch(std::span<const int32_t> tokens, Observer* observer, 
 
   const auto* embd_kernels = quant::kernels(w.token_embd.type);
   for (int64_t t = 0; t < n; ++t) {
+    if (w.token_embd.packed != nullptr) {  // tied and packed: the mapped rows are released
+      quant::dequantize_packed_row(w.token_embd, tokens[static_cast<size_t>(t)], x + t * n_embd);
+      continue;
+    }
     const auto* row = static_cast<const uint8_t*>(w.token_embd.data) +
                       static_cast<uint64_t>(tokens[static_cast<size_t>(t)]) * w.token_embd.row_bytes;
     embd_kernels->dequantize(row, x + t * n_embd, n_embd);

@@ -47,6 +47,13 @@ void rms_norm_ref(const float* x, const float* w, int64_t n, float eps, float* y
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
 }
 
+void f32_to_f16_row_ref(const float* x, int64_t n, void* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint16_t h = f32_to_f16(x[i]);
+    std::memcpy(static_cast<uint8_t*>(out) + 2 * i, &h, 2);
+  }
+}
+
 void rope_ref(float* x, int64_t n_rot, bool neox, const float* cos, const float* sin) {
   const int64_t half = n_rot / 2;
   for (int64_t i = 0; i < half; ++i) {
@@ -103,6 +110,7 @@ const IsaKernels& scalar_kernels() {
       swiglu_ref,
       rms_norm_ref,
       rope_ref,
+      f32_to_f16_row_ref,
       gemm_packed_ref,
   };
   return table;
@@ -200,6 +208,8 @@ const Kernels* kernels(uint32_t type_id, Isa isa) {
 }
 
 const Kernels* kernels(uint32_t type_id) { return find(detail::active_kernels(), type_id); }
+
+void f32_to_f16_row(const float* x, int64_t n, void* out) { detail::active_kernels().f32_to_f16_row(x, n, out); }
 
 float dot_f32(const float* a, const float* b, int64_t n) { return detail::active_kernels().dot_dense(a, b, n); }
 

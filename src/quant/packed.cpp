@@ -48,6 +48,22 @@ void pack_panels(const Matrix& w, int64_t panel_begin, int64_t panel_end, void* 
   }
 }
 
+void dequantize_packed_row(const Matrix& w, int64_t r, float* out) {
+  const int64_t nb = w.n_cols / 32;
+  const int64_t j = r % kPanelRows;
+  const uint8_t* scales = static_cast<const uint8_t*>(w.packed) + (r / kPanelRows) * nb * kPanelBlockBytes;
+  const uint8_t* quants = scales + nb * 2 * kPanelRows;
+  for (int64_t b = 0; b < nb; ++b) {
+    uint16_t h;
+    std::memcpy(&h, scales + (b * kPanelRows + j) * 2, 2);
+    const float d = detail::f16_to_f32_inline(h);
+    for (int i = 0; i < 32; ++i) {
+      const auto q = static_cast<int8_t>(quants[((b * 8 + i / 4) * kPanelRows + j) * 4 + i % 4] ^ 0x80u);
+      out[b * 32 + i] = static_cast<float>(q) * d;
+    }
+  }
+}
+
 namespace detail {
 
 void gemm_packed_ref(const uint8_t* panels, int64_t n_panels, const ActBlock* x, int64_t nb, int64_t n_tokens,

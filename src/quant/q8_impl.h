@@ -30,6 +30,7 @@ struct IsaKernels {
   // The packed Q8_0 GEMM (quant.h, pack_panels): y[t * y_stride + 16 p + j] for the
   // n_panels panels at `panels` (nb * kPanelBlockBytes apart) and t < n_tokens (token t's
   // nb ActBlocks at x + t * nb). Writes all 16 rows of every panel.
+  void (*f32_to_f16_row)(const float* x, int64_t n, void* out);  // n halves, out unaligned
   void (*gemm_packed)(const uint8_t* panels, int64_t n_panels, const ActBlock* x, int64_t nb, int64_t n_tokens,
                       float* y, int64_t y_stride);
 };
@@ -53,6 +54,7 @@ float exp_shifted_ref(float* x, int64_t n, float max);
 void swiglu_ref(float* gate, const float* up, int64_t n);
 void rms_norm_ref(const float* x, const float* w, int64_t n, float eps, float* y);
 void rope_ref(float* x, int64_t n_rot, bool neox, const float* cos, const float* sin);
+void f32_to_f16_row_ref(const float* x, int64_t n, void* out);
 void gemm_packed_ref(const uint8_t* panels, int64_t n_panels, const ActBlock* x, int64_t nb, int64_t n_tokens,
                      float* y, int64_t y_stride);
 void attn_values_ref(const float* p, const float* v, int64_t v_stride, int64_t n_keys, int64_t dim, float* out);

@@ -2,6 +2,10 @@
 
 #include <zstd.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -43,6 +47,25 @@ uint8_t to_u8(float p) {
 
 // Byte planes: value i's byte b goes to dst[b * n + i].
 void shuffle(const uint8_t* src, size_t n, size_t width, uint8_t* dst) {
+#if defined(__SSE2__)
+  if (width == 2) {  // f16, the default: 16 values per step (SSE2 is part of x86-64)
+    const __m128i low = _mm_set1_epi16(0x00FF);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+      const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i));
+      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i + 16));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
+                       _mm_packus_epi16(_mm_and_si128(a, low), _mm_and_si128(b, low)));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + n + i),
+                       _mm_packus_epi16(_mm_srli_epi16(a, 8), _mm_srli_epi16(b, 8)));
+    }
+    for (; i < n; ++i) {
+      dst[i] = src[2 * i];
+      dst[n + i] = src[2 * i + 1];
+    }
+    return;
+  }
+#endif
   for (size_t i = 0; i < n; ++i) {
     for (size_t b = 0; b < width; ++b) dst[b * n + i] = src[i * width + b];
   }
@@ -55,28 +78,6 @@ void unshuffle(const uint8_t* src, size_t n, size_t width, uint8_t* dst) {
 
 }  // namespace
 
-uint16_t f32_to_f16_fast(float f) {
-  uint32_t x = std::bit_cast<uint32_t>(f);
-  const uint32_t sign = x & 0x80000000u;
-  x ^= sign;
-  if (x >= 0x477FF000u) return quant::f32_to_f16(f);  // rounds to inf, or is inf / NaN
-  uint32_t o;
-  if (x < 0x38800000u) {
-    // Below 2^-14 (half subnormal or 0): adding 0.5 leaves the value in units of 2^-24
-    // in the low mantissa bits, rounded to nearest even by the FPU.
-    constexpr uint32_t kMagic = 126u << 23;  // 0.5f
-    o = std::bit_cast<uint32_t>(std::bit_cast<float>(x) + std::bit_cast<float>(kMagic)) - kMagic;
-  } else {
-    // Rebias the exponent, round the 13 dropped bits to nearest even (a carry bumps
-    // the exponent, as it should).
-    const uint32_t odd = (x >> 13) & 1u;
-    x -= 112u << 23;
-    x += 0xFFFu + odd;
-    o = x >> 13;
-  }
-  return static_cast<uint16_t>(o | (sign >> 16));
-}
-
 void encode_values(Precision p, const float* values, size_t n, std::vector<uint8_t>* raw) {
   const size_t at = raw->size();
   raw->resize(at + n * dtype_size(p));
@@ -86,10 +87,7 @@ void encode_values(Precision p, const float* values, size_t n, std::vector<uint8
       std::memcpy(dst, values, n * 4);
       break;
     case Precision::kF16:
-      for (size_t k = 0; k < n; ++k) {
-        const uint16_t h = f32_to_f16_fast(values[k]);
-        std::memcpy(dst + k * 2, &h, 2);
-      }
+      quant::f32_to_f16_row(values, static_cast<int64_t>(n), dst);
       break;
     case Precision::kU8:
       for (size_t k = 0; k < n; ++k) dst[k] = to_u8(values[k]);

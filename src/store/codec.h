@@ -21,10 +21,9 @@ namespace attnscope::store {
 size_t dtype_size(Precision p);  // 4, 2, 1
 bool valid_precision(uint8_t p);
 
-// IEEE half of f, round to nearest even: bit-identical to quant::f32_to_f16, faster.
-uint16_t f32_to_f16_fast(float f);
-
 // Appends n values converted to p to raw (a packed lower triangle is a payload as is).
+// f16 is IEEE half, round to nearest even (quant::f32_to_f16_row: the same bits as
+// quant::f32_to_f16, with F16C where present).
 void encode_values(Precision p, const float* values, size_t n, std::vector<uint8_t>* raw);
 
 // Appends the lower triangle of one head's rows to raw, converted to p.

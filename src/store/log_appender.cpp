@@ -105,14 +105,13 @@ void LogAppender::seal_record(RecordHeader& h, size_t header_at) {
   std::memcpy(pending_.data() + header_at, &h, sizeof h);
 }
 
-// values: the block's packed lower triangle, triangle_values(row_begin, n_rows) floats.
+// raw: the block's packed lower triangle, triangle_values(row_begin, n_rows) values
+// encoded in the run's precision.
 Status LogAppender::append_block(int32_t layer, int32_t head, int32_t row_begin, int32_t n_rows,
-                                 const float* values) {
-  raw_.clear();
-  encode_values(precision_, values, format::triangle_values(row_begin, n_rows), &raw_);
+                                 std::span<const uint8_t> raw) {
   const size_t header_at = pending_.size();
   pending_.resize(header_at + sizeof(RecordHeader));
-  ATTN_ASSIGN_OR_RETURN(const format::Codec codec, encoder_.encode(precision_, raw_, &pending_));
+  ATTN_ASSIGN_OR_RETURN(const format::Codec codec, encoder_.encode(precision_, raw, &pending_));
   RecordHeader h{};
   h.kind = static_cast<uint8_t>(format::RecordKind::kAttention);
   h.dtype = static_cast<uint8_t>(precision_);
@@ -121,7 +120,7 @@ Status LogAppender::append_block(int32_t layer, int32_t head, int32_t row_begin,
   h.head = head;
   h.row_begin = row_begin;
   h.n_rows = n_rows;
-  h.raw_size = static_cast<uint32_t>(raw_.size());
+  h.raw_size = static_cast<uint32_t>(raw.size());
   seal_record(h, header_at);
   index_pending_.push_back(IndexEntry{layer, head, row_begin, n_rows, log_size_ + header_at,
                                       h.stored_size, h.raw_size});
@@ -137,13 +136,19 @@ Status LogAppender::append_rows(const RowsJob& job) {
   const uint64_t row_bytes = static_cast<uint64_t>(n_keys) * dtype_size(precision_);
   const auto byte_rows = static_cast<int32_t>(std::max<uint64_t>(1, format::kMaxBlockRawBytes / row_bytes));
   const int32_t block_rows = std::min(format::kMaxBlockRows, byte_rows);
+  const size_t width = dtype_size(precision_);
   const uint64_t head_values = format::triangle_values(job.q_begin, job.n_rows);
+  if (job.raw.size() != job.n_heads * head_values * width) {
+    return make_error("{}: attention rows of layer {} hold {} bytes, expected {}", log_path_, job.layer,
+                      job.raw.size(), job.n_heads * head_values * width);
+  }
   for (int32_t r0 = 0; r0 < job.n_rows; r0 += block_rows) {
     const int32_t nb = std::min(block_rows, job.n_rows - r0);
     const uint64_t block_at = format::triangle_values(job.q_begin, r0);  // rows before r0
+    const uint64_t block_values = format::triangle_values(job.q_begin + r0, nb);
     for (int32_t h = 0; h < job.n_heads; ++h) {
-      const float* values = job.values.data() + uint64_t(h) * head_values + block_at;
-      ATTN_RETURN_IF_ERROR(append_block(job.layer, h, job.q_begin + r0, nb, values));
+      const uint8_t* raw = job.raw.data() + (uint64_t(h) * head_values + block_at) * width;
+      ATTN_RETURN_IF_ERROR(append_block(job.layer, h, job.q_begin + r0, nb, {raw, block_values * width}));
     }
   }
   return flush_log();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -42,7 +43,7 @@ class LogAppender {
   Status append_rows(const RowsJob& job);
   Status append_token(const TokenJob& job);
   Status append_block(int32_t layer, int32_t head, int32_t row_begin, int32_t n_rows,
-                      const float* values);
+                      std::span<const uint8_t> raw);
   void seal_record(format::RecordHeader& h, size_t header_at);
   Status flush_log();
   Status flush_index();
@@ -57,7 +58,6 @@ class LogAppender {
 
   Encoder encoder_;
   std::vector<uint8_t> pending_;  // records not yet written (< kFlushBytes + one block)
-  std::vector<uint8_t> raw_;      // one block's raw payload
   std::vector<format::IndexEntry> index_pending_;
   uint64_t index_entries_ = 0;
   Checksum64 index_hash_;

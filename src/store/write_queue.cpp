@@ -10,7 +10,7 @@
 namespace attnscope::store {
 
 uint64_t job_bytes(const WriteJob& job) {
-  if (const auto* rows = std::get_if<RowsJob>(&job)) return rows->values.size() * sizeof(float);
+  if (const auto* rows = std::get_if<RowsJob>(&job)) return rows->raw.size();
   return std::get<TokenJob>(job).token.text.size();
 }
 

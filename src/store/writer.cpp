@@ -135,15 +135,13 @@ struct RunWriter::Impl {
 
 namespace {
 
-// The stored part of a delivery: each head's rows, keys 0..own position only.
-RowsJob copy_rows(const AttentionRows& r) {
+// The stored part of a delivery, encoded in precision p: each head's rows, keys 0..own
+// position only.
+RowsJob copy_rows(const AttentionRows& r, Precision p) {
   RowsJob job{r.layer, r.n_heads, r.q_begin, r.n_rows, {}};
-  job.values.reserve(static_cast<size_t>(r.n_heads) * format::triangle_values(r.q_begin, r.n_rows));
+  job.raw.reserve(static_cast<size_t>(r.n_heads) * format::triangle_values(r.q_begin, r.n_rows) * dtype_size(p));
   for (int32_t h = 0; h < r.n_heads; ++h) {
-    for (int32_t i = 0; i < r.n_rows; ++i) {
-      const float* row = r.probs + (int64_t{h} * r.n_rows + i) * r.n_keys;  // (n_keys)
-      job.values.insert(job.values.end(), row, row + r.q_begin + i + 1);
-    }
+    encode_triangle(p, r.probs + int64_t{h} * r.n_rows * r.n_keys, r.n_keys, r.q_begin, r.n_rows, &job.raw);
   }
   return job;
 }
@@ -195,7 +193,7 @@ void RunWriter::on_attention(const AttentionRows& rows) {
   Status st = s.check(rows);
   if (!st.ok()) return s.set_error(std::move(st).error());
   s.next_row[static_cast<size_t>(rows.layer)] += rows.n_rows;
-  (void)s.queue->push(copy_rows(rows));  // an error is sticky: the next calls report it
+  (void)s.queue->push(copy_rows(rows, s.precision));  // an error is sticky: the next calls report it
 }
 
 Status RunWriter::add_generated_token(const TokenRecord& token) {

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <vector>
+
+#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -349,6 +352,40 @@ TEST(GgufOpen, FileErrors) {
   EXPECT_CONTAINS(e.error().message, empty);
   EXPECT_CONTAINS(e.error().message, "file is empty");
   std::filesystem::remove(empty);
+}
+
+// Resident pages of this process (/proc/self/statm, second field).
+long resident_pages() {
+  std::ifstream statm("/proc/self/statm");
+  long size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident;
+}
+
+TEST(GgufOpen, ReleasedPagesLeaveTheResidentSetAndReadBackTheSame) {
+  ATTN_REQUIRE_FIXTURES();
+  auto f = File::open(fixture_path("models/llama/model-f32.gguf"));
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  const TensorInfo* t = f->find_tensor("token_embd.weight");  // 32000 x 64 f32: 8 MB
+  ASSERT_NE(t, nullptr);
+  const std::vector<uint8_t> copy(t->data, t->data + t->n_bytes);  // touches every page
+  const long before = resident_pages();
+  f->release_pages(t->data, t->n_bytes);
+  const long released = before - resident_pages();
+  const long pages = static_cast<long>(t->n_bytes / static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)));
+  EXPECT_GE(released, pages * 9 / 10) << "of " << pages << " pages";  // reading statm maps a few in
+  EXPECT_EQ(0, std::memcmp(t->data, copy.data(), copy.size()));  // mapped in again from the file
+
+  // Memory that is not the file's mapping is never dropped (MADV_DONTNEED would zero it):
+  // a parse()d image in a buffer, and other memory handed to a mapped file.
+  const std::vector<uint8_t> image = read_bytes(fixture_path("models/llama/model-f32.gguf"));
+  auto parsed = File::parse(image, "buffer");
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  const TensorInfo* pt = parsed->find_tensor("token_embd.weight");
+  parsed->release_pages(pt->data, pt->n_bytes);
+  EXPECT_EQ(0, std::memcmp(pt->data, copy.data(), copy.size()));
+  f->release_pages(pt->data, pt->n_bytes);
+  EXPECT_EQ(0, std::memcmp(pt->data, copy.data(), copy.size()));
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -454,6 +455,38 @@ TEST(DenseKernels, RopeIsTheRotationWithTheReferenceBits) {
         table(isa)->rope(got.data(), n_rot, neox, cos.data(), sin.data());
         EXPECT_EQ(got, want) << isa_name(isa) << (neox ? " neox" : " norm") << " n_rot=" << n_rot;
       }
+    }
+  }
+}
+
+TEST(DenseKernels, F16RowIsF32ToF16OnEveryInstructionSet) {
+  // Edge values (zeros, subnormal boundaries and ties, the largest half, overflow to inf,
+  // infinities, NaNs with payloads), then random bit patterns and probabilities.
+  std::vector<uint32_t> bits = {0x00000000, 0x80000000, 0x33000000, 0x33000001, 0x33800000, 0x387FC000,
+                                0x387FE000, 0x38800000, 0x3F800000, 0x3F801000, 0x3F803000, 0x477FE000,
+                                0x477FEFFF, 0x477FF000, 0x7F7FFFFF, 0x7F800000, 0xFF800000, 0x7FC00000,
+                                0x7F800001, 0x7FBFFFFF, 0xFFC12345, 0x00000001, 0x807FFFFF};
+  std::mt19937 rng(11);
+  for (int i = 0; i < 4000; ++i) bits.push_back(static_cast<uint32_t>(rng()));
+  std::uniform_real_distribution<float> prob(0.0f, 1.0f);
+  for (int i = 0; i < 1000; ++i) bits.push_back(std::bit_cast<uint32_t>(prob(rng)));
+  std::vector<float> x(bits.size());
+  for (size_t i = 0; i < bits.size(); ++i) x[i] = std::bit_cast<float>(bits[i]);
+  std::vector<uint16_t> want(x.size());
+  for (size_t i = 0; i < x.size(); ++i) want[i] = f32_to_f16(x[i]);
+  for (Isa isa : available_isas()) {
+    for (int64_t offset : {0, 1, 5}) {  // unaligned input and output, and tails
+      std::vector<uint8_t> out(2 * x.size() + 1, 0xAB);
+      const int64_t n = static_cast<int64_t>(x.size()) - offset;
+      table(isa)->f32_to_f16_row(x.data() + offset, n, out.data() + 1);
+      for (int64_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, out.data() + 1 + 2 * i, 2);
+        ASSERT_EQ(h, want[static_cast<size_t>(i + offset)])
+            << isa_name(isa) << std::hex << " bits 0x" << bits[static_cast<size_t>(i + offset)];
+      }
+      ASSERT_EQ(out[0], 0xAB);
+      for (size_t i = static_cast<size_t>(1 + 2 * n); i < out.size(); ++i) ASSERT_EQ(out[i], 0xAB);
     }
   }
 }

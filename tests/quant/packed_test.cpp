@@ -88,6 +88,19 @@ TEST(Packing, FollowsTheDocumentedLayout) {
   }
 }
 
+TEST(Packing, RowsDequantizeAsTheQ8_0Rows) {
+  std::mt19937 rng(8);
+  const int64_t n_rows = 37, n_cols = 96;
+  const PackedCase c(n_rows, n_cols, rng);
+  const Kernels* k = kernels(id(GgmlType::Q8_0), Isa::kScalar);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    std::vector<float> want(n_cols), got(n_cols, -1.0f);
+    k->dequantize(c.rows.data() + r * c.w.row_bytes, want.data(), n_cols);
+    dequantize_packed_row(c.w, r, got.data());
+    ASSERT_EQ(got, want) << "row " << r;
+  }
+}
+
 TEST(Packing, OnlyQ8_0) {
   std::mt19937 rng(2);
   const auto rows = random_rows(GgmlType::Q4_K, 4, 256, rng);

@@ -142,8 +142,8 @@ TEST(WriterThread, TheQueueNeverHoldsMoreThanItsBudgetOrOneLargerJob) {
   TempDir tmp;
   constexpr uint64_t kBudget = 20000;
   const WriterStats st = write_run(s, tmp.sub("run"), Precision::kF16, kBudget);
-  // Prefill rows 64..127 of 4 heads: triangle_values(64, 64) floats each.
-  const uint64_t largest = 4 * format::triangle_values(64, 64) * sizeof(float);
+  // Prefill rows 64..127 of 4 heads: triangle_values(64, 64) values each, queued as f16.
+  const uint64_t largest = 4 * format::triangle_values(64, 64) * sizeof(uint16_t);
   EXPECT_EQ(st.largest_job_bytes, largest);
   EXPECT_GT(largest, kBudget);
   EXPECT_LE(st.peak_bytes, std::max(kBudget, largest));
