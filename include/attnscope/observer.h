@@ -4,8 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 namespace attnscope {
+
+using RangeFn = std::function<void(int64_t begin, int64_t end)>;
 
 // Softmax attention probabilities of one layer for a block of consecutive query rows,
 // after scaling, soft-capping and masking, exactly as the model uses them.
@@ -18,6 +21,20 @@ struct AttentionRows {
   // (n_heads, n_rows, n_keys) row-major. Row r covers keys 0..n_keys-1; keys after its
   // own position q_begin + r, and keys outside a sliding window, are exactly 0.
   const float* probs = nullptr;
+  // The engine's threads, idle while an observer runs: parallel(parallel_ctx, n, fn) calls
+  // fn on disjoint ranges covering [0, n) and returns when all are done. Null when there
+  // are none to offer; for_ranges() then runs fn(0, n) on the calling thread.
+  void (*parallel)(void* ctx, int64_t n, const RangeFn& fn) = nullptr;
+  void* parallel_ctx = nullptr;
+
+  // Spreads work over the engine's threads, e.g. an observer copying every head's rows.
+  void for_ranges(int64_t n, const RangeFn& fn) const {
+    if (parallel != nullptr) {
+      parallel(parallel_ctx, n, fn);
+    } else if (n > 0) {
+      fn(0, n);
+    }
+  }
 
   float at(int32_t head, int32_t row, int32_t key) const {
     return probs[(static_cast<int64_t>(head) * n_rows + row) * n_keys + key];

@@ -61,9 +61,10 @@ struct Chunk {
   }
 };
 
-// Calls fn(h, r, a, b) for every key block of the task, and in it for every query (head
-// h, row r) with the keys [a, b) of the block that it sees. Blocks sit on a fixed grid
-// of key positions, so how the work is split never changes which keys go together.
+// Calls fn(r, a, b) for every key block of the task, and in it for every row r with the
+// keys [a, b) of the block that the row's queries (the task's heads) see. Blocks sit on
+// a fixed grid of key positions, so how the work is split never changes which keys go
+// together.
 template <typename Fn>
 void for_each_block(const Chunk& ch, const Task& t, Fn fn) {
   const ModelConfig& c = *ch.in->config;
@@ -74,7 +75,7 @@ void for_each_block(const Chunk& ch, const Task& t, Fn fn) {
       const auto [lo, hi] = visible_keys(c, ch.position(r));
       const auto [a, b] = in_block(j0, lo, hi);
       if (a >= b) continue;
-      for (int32_t h = t.h0; h < t.h1; ++h) fn(h, r, a, b);
+      fn(r, a, b);
     }
   }
 }
@@ -87,10 +88,14 @@ void run_task(const Chunk& ch, const Task& t) {
   const float* k = ch.in->k + int64_t{t.g} * c.head_dim;    // (keys, k_stride) this KV head's column
   const float* v = ch.in->v + int64_t{t.g} * c.head_dim_v;  // (keys, v_stride)
 
-  // 1. Scores, block by block: every query of the task reads a K block while it is cached.
-  for_each_block(ch, t, [&](int32_t h, int32_t r, int32_t a, int32_t b) {
-    quant::attention_scores(ch.q(h, r), k + a * k_stride, k_stride, b - a, c.head_dim, c.attn_scale,
-                            ch.row(h, r) + a);
+  const int32_t n_q = t.h1 - t.h0;
+  const int64_t q_stride = c.head_dim;                       // between heads of a row
+  const int64_t row_stride = int64_t{ch.n_rows} * ch.n_keys;  // between heads' probability rows
+  // 1. Scores, block by block: every query of the task reads a K block while it is
+  //    cached, the heads of a row together (each key vector loaded once for them).
+  for_each_block(ch, t, [&](int32_t r, int32_t a, int32_t b) {
+    quant::attention_scores_heads(ch.q(t.h0, r), q_stride, n_q, k + a * k_stride, k_stride, b - a, c.head_dim,
+                                  c.attn_scale, ch.row(t.h0, r) + a, row_stride);
   });
   // 2. Softmax of each row; zeros outside what the query sees.
   for (int32_t r = t.r0; r < t.r1; ++r) {
@@ -111,8 +116,9 @@ void run_task(const Chunk& ch, const Task& t) {
     }
   }
   // 3. Weighted sums of the values, block by block (attention_values adds in key order).
-  for_each_block(ch, t, [&](int32_t h, int32_t r, int32_t a, int32_t b) {
-    quant::attention_values(ch.row(h, r) + a, v + a * v_stride, v_stride, b - a, c.head_dim_v, ch.output(h, r));
+  for_each_block(ch, t, [&](int32_t r, int32_t a, int32_t b) {
+    quant::attention_values_heads(ch.row(t.h0, r) + a, row_stride, n_q, v + a * v_stride, v_stride, b - a,
+                                  c.head_dim_v, ch.output(t.h0, r), c.head_dim_v);
   });
 }
 
@@ -156,9 +162,11 @@ void attention(const AttentionInput& in, float* out, std::vector<float>* probs_s
     });
 
     if (observer != nullptr && observer->wants_attention()) {
-      observer->on_attention(AttentionRows{.layer = in.layer, .n_heads = c.n_heads,
-                                           .q_begin = in.pos0 + r0, .n_rows = n_rows,
-                                           .n_keys = n_keys, .probs = ch.probs});
+      observer->on_attention(AttentionRows{
+          .layer = in.layer, .n_heads = c.n_heads, .q_begin = in.pos0 + r0, .n_rows = n_rows, .n_keys = n_keys,
+          .probs = ch.probs,
+          .parallel = [](void* ctx, int64_t n, const RangeFn& fn) { static_cast<ThreadPool*>(ctx)->parallel_for(n, fn); },
+          .parallel_ctx = pool});
     }
   }
 }

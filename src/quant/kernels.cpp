@@ -19,9 +19,11 @@ void axpy_ref(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
-void attn_scores_ref(const float* q, const float* k, int64_t k_stride, int64_t n_keys, int64_t dim, float scale,
-                     float* out) {
-  for (int64_t j = 0; j < n_keys; ++j) out[j] = dot_dense(q, k + j * k_stride, dim) * scale;
+void attn_scores_ref(const float* q, int64_t q_stride, int64_t n_q, const float* k, int64_t k_stride, int64_t n_keys,
+                     int64_t dim, float scale, float* out, int64_t out_stride) {
+  for (int64_t i = 0; i < n_q; ++i) {
+    for (int64_t j = 0; j < n_keys; ++j) out[i * out_stride + j] = dot_dense(q + i * q_stride, k + j * k_stride, dim) * scale;
+  }
 }
 
 float exp_shifted_ref(float* x, int64_t n, float max) {
@@ -64,8 +66,11 @@ void rope_ref(float* x, int64_t n_rot, bool neox, const float* cos, const float*
   }
 }
 
-void attn_values_ref(const float* p, const float* v, int64_t v_stride, int64_t n_keys, int64_t dim, float* out) {
-  for (int64_t j = 0; j < n_keys; ++j) axpy_ref(p[j], v + j * v_stride, out, dim);
+void attn_values_ref(const float* p, int64_t p_stride, int64_t n_q, const float* v, int64_t v_stride, int64_t n_keys,
+                     int64_t dim, float* out, int64_t out_stride) {
+  for (int64_t i = 0; i < n_q; ++i) {
+    for (int64_t j = 0; j < n_keys; ++j) axpy_ref(p[i * p_stride + j], v + j * v_stride, out + i * out_stride, dim);
+  }
 }
 
 namespace {
@@ -217,7 +222,12 @@ void axpy_f32(float a, const float* x, float* y, int64_t n) { detail::active_ker
 
 void attention_scores(const float* q, const float* k, int64_t k_stride, int64_t n_keys, int64_t dim, float scale,
                       float* out) {
-  detail::active_kernels().attn_scores(q, k, k_stride, n_keys, dim, scale, out);
+  detail::active_kernels().attn_scores(q, 0, 1, k, k_stride, n_keys, dim, scale, out, 0);
+}
+
+void attention_scores_heads(const float* q, int64_t q_stride, int64_t n_q, const float* k, int64_t k_stride,
+                            int64_t n_keys, int64_t dim, float scale, float* out, int64_t out_stride) {
+  detail::active_kernels().attn_scores(q, q_stride, n_q, k, k_stride, n_keys, dim, scale, out, out_stride);
 }
 
 void swiglu(float* gate, const float* up, int64_t n) { detail::active_kernels().swiglu(gate, up, n); }
@@ -233,7 +243,12 @@ void rope_rotate(float* x, int64_t n_rot, bool neox, const float* cos, const flo
 float exp_shifted(float* x, int64_t n, float max) { return detail::active_kernels().exp_shifted(x, n, max); }
 
 void attention_values(const float* p, const float* v, int64_t v_stride, int64_t n_keys, int64_t dim, float* out) {
-  detail::active_kernels().attn_values(p, v, v_stride, n_keys, dim, out);
+  detail::active_kernels().attn_values(p, 0, 1, v, v_stride, n_keys, dim, out, 0);
+}
+
+void attention_values_heads(const float* p, int64_t p_stride, int64_t n_q, const float* v, int64_t v_stride,
+                            int64_t n_keys, int64_t dim, float* out, int64_t out_stride) {
+  detail::active_kernels().attn_values(p, p_stride, n_q, v, v_stride, n_keys, dim, out, out_stride);
 }
 
 void quantize_activations(const float* x, int64_t n_tokens, int64_t n_cols, ActBlock* out) {

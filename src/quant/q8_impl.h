@@ -19,11 +19,14 @@ struct IsaKernels {
   void (*axpy)(float a, const float* x, float* y, int64_t n);
   void (*quantize_block)(const float* x, ActBlock* out);     // 32 activations
   void (*quantize_block_k)(const float* x, ActBlockK* out);  // 256 activations
-  // Attention rows (quant.h: attention_scores, exp_shifted, attention_values).
-  void (*attn_scores)(const float* q, const float* k, int64_t k_stride, int64_t n_keys, int64_t dim, float scale,
-                      float* out);
+  // Attention rows of n_q queries against the same keys (quant.h: attention_scores,
+  // exp_shifted, attention_values): query i's vector (or probabilities) at q + i * q_stride,
+  // its scores (or output) at out + i * out_stride.
+  void (*attn_scores)(const float* q, int64_t q_stride, int64_t n_q, const float* k, int64_t k_stride, int64_t n_keys,
+                      int64_t dim, float scale, float* out, int64_t out_stride);
   float (*exp_shifted)(float* x, int64_t n, float max);
-  void (*attn_values)(const float* p, const float* v, int64_t v_stride, int64_t n_keys, int64_t dim, float* out);
+  void (*attn_values)(const float* p, int64_t p_stride, int64_t n_q, const float* v, int64_t v_stride, int64_t n_keys,
+                      int64_t dim, float* out, int64_t out_stride);
   void (*swiglu)(float* gate, const float* up, int64_t n);
   void (*rms_norm)(const float* x, const float* w, int64_t n, float eps, float* y);
   void (*rope)(float* x, int64_t n_rot, bool neox, const float* cos, const float* sin);
@@ -48,8 +51,8 @@ void quantize_act_block_ref(const float* x, ActBlock* out);
 void quantize_act_block_k_ref(const float* x, ActBlockK* out);
 float dot_dense_ref(const float* a, const float* b, int64_t n);
 void axpy_ref(float a, const float* x, float* y, int64_t n);
-void attn_scores_ref(const float* q, const float* k, int64_t k_stride, int64_t n_keys, int64_t dim, float scale,
-                     float* out);
+void attn_scores_ref(const float* q, int64_t q_stride, int64_t n_q, const float* k, int64_t k_stride, int64_t n_keys,
+                     int64_t dim, float scale, float* out, int64_t out_stride);
 float exp_shifted_ref(float* x, int64_t n, float max);
 void swiglu_ref(float* gate, const float* up, int64_t n);
 void rms_norm_ref(const float* x, const float* w, int64_t n, float eps, float* y);
@@ -57,7 +60,8 @@ void rope_ref(float* x, int64_t n_rot, bool neox, const float* cos, const float*
 void f32_to_f16_row_ref(const float* x, int64_t n, void* out);
 void gemm_packed_ref(const uint8_t* panels, int64_t n_panels, const ActBlock* x, int64_t nb, int64_t n_tokens,
                      float* y, int64_t y_stride);
-void attn_values_ref(const float* p, const float* v, int64_t v_stride, int64_t n_keys, int64_t dim, float* out);
+void attn_values_ref(const float* p, int64_t p_stride, int64_t n_q, const float* v, int64_t v_stride, int64_t n_keys,
+                     int64_t dim, float* out, int64_t out_stride);
 
 #define ATTN_Q8_DECLARE(name) float dot_q8_##name##_ref(const void* row, const ActBlock* x, int64_t n);
 ATTN_Q8_DECLARE(q8_0)

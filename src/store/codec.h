@@ -30,6 +30,9 @@ void encode_values(Precision p, const float* values, size_t n, std::vector<uint8
 // rows: (n_rows, stride) row-major; row r holds keys 0..row_begin + r (stride >= that + 1).
 void encode_triangle(Precision p, const float* rows, int64_t stride, int32_t row_begin,
                      int32_t n_rows, std::vector<uint8_t>* raw);
+// The same into dst, which holds triangle_values(row_begin, n_rows) * dtype_size(p) bytes.
+void encode_triangle_to(Precision p, const float* rows, int64_t stride, int32_t row_begin, int32_t n_rows,
+                        uint8_t* dst);
 
 // Converts n values of raw (a decoded payload), starting at value index first, to float.
 void decode_values(Precision p, const uint8_t* raw, uint64_t first, uint64_t n, float* out);

@@ -136,13 +136,17 @@ struct RunWriter::Impl {
 namespace {
 
 // The stored part of a delivery, encoded in precision p: each head's rows, keys 0..own
-// position only.
+// position only. The heads are encoded in parallel on the engine's threads.
 RowsJob copy_rows(const AttentionRows& r, Precision p) {
   RowsJob job{r.layer, r.n_heads, r.q_begin, r.n_rows, {}};
-  job.raw.reserve(static_cast<size_t>(r.n_heads) * format::triangle_values(r.q_begin, r.n_rows) * dtype_size(p));
-  for (int32_t h = 0; h < r.n_heads; ++h) {
-    encode_triangle(p, r.probs + int64_t{h} * r.n_rows * r.n_keys, r.n_keys, r.q_begin, r.n_rows, &job.raw);
-  }
+  const size_t head_bytes = format::triangle_values(r.q_begin, r.n_rows) * dtype_size(p);
+  job.raw.resize(static_cast<size_t>(r.n_heads) * head_bytes);
+  r.for_ranges(r.n_heads, [&](int64_t begin, int64_t end) {
+    for (int64_t h = begin; h < end; ++h) {
+      encode_triangle_to(p, r.probs + h * r.n_rows * r.n_keys, r.n_keys, r.q_begin, r.n_rows,
+                         job.raw.data() + static_cast<size_t>(h) * head_bytes);
+    }
+  });
   return job;
 }
 

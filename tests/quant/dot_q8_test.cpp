@@ -342,8 +342,8 @@ TEST(AttentionKernels, MatchTheScalarReference) {
         const int64_t stride = dim * 3;  // keys of one KV head among three
         const auto q = random_floats(dim, rng), keys = random_floats(stride * n_keys, rng);
         std::vector<float> got(static_cast<size_t>(n_keys)), want(got.size());
-        k->attn_scores(q.data(), keys.data(), stride, n_keys, dim, 0.125f, got.data());
-        detail::attn_scores_ref(q.data(), keys.data(), stride, n_keys, dim, 0.125f, want.data());
+        k->attn_scores(q.data(), 0, 1, keys.data(), stride, n_keys, dim, 0.125f, got.data(), 0);
+        detail::attn_scores_ref(q.data(), 0, 1, keys.data(), stride, n_keys, dim, 0.125f, want.data(), 0);
         for (int64_t j = 0; j < n_keys; ++j) {
           double mag = 0;
           for (int64_t d = 0; d < dim; ++d) mag += std::fabs(double{q[d]} * keys[j * stride + d]);
@@ -361,11 +361,11 @@ TEST(AttentionKernels, MatchTheScalarReference) {
         const auto p = random_floats(n_keys, rng), v = random_floats(stride * n_keys, rng);
         // Added to out; and split into two calls over consecutive keys, the same bits.
         std::vector<float> out(static_cast<size_t>(dim), 0.5f), out_ref(out.size(), 0.5f), out_split(out.size(), 0.5f);
-        k->attn_values(p.data(), v.data(), stride, n_keys, dim, out.data());
-        detail::attn_values_ref(p.data(), v.data(), stride, n_keys, dim, out_ref.data());
+        k->attn_values(p.data(), 0, 1, v.data(), stride, n_keys, dim, out.data(), 0);
+        detail::attn_values_ref(p.data(), 0, 1, v.data(), stride, n_keys, dim, out_ref.data(), 0);
         const int64_t half = n_keys / 2;
-        k->attn_values(p.data(), v.data(), stride, half, dim, out_split.data());
-        k->attn_values(p.data() + half, v.data() + half * stride, stride, n_keys - half, dim, out_split.data());
+        k->attn_values(p.data(), 0, 1, v.data(), stride, half, dim, out_split.data(), 0);
+        k->attn_values(p.data() + half, 0, 1, v.data() + half * stride, stride, n_keys - half, dim, out_split.data(), 0);
         for (int64_t d = 0; d < dim; ++d) {
           double exact = 0.5;
           for (int64_t j = 0; j < n_keys; ++j) exact += double{p[j]} * v[j * stride + d];
@@ -389,6 +389,37 @@ TEST(AttentionKernels, MatchTheScalarReference) {
     }
     EXPECT_EQ(x[0], 1.0f);
     EXPECT_EQ(x.back(), 0.0f);
+  }
+}
+
+// Several queries against the same keys (the heads of a KV head): each query's scores and
+// value sums have exactly the bits of the one-query call, for any number of queries
+// (the kernels take 4 or 2 at a time, then the rest one by one).
+TEST(AttentionKernels, QueriesTogetherGiveTheBitsOfOneAtATime) {
+  std::mt19937 rng(22);
+  for (Isa isa : available_isas()) {
+    const detail::IsaKernels* k = table(isa);
+    for (int64_t dim : {64, 128, 80, 7}) {
+      for (int64_t n_q : {1, 2, 3, 4, 5, 7, 8}) {
+        const int64_t n_keys = 37, stride = dim * 2, q_stride = dim + 3, out_stride = n_keys + 5;
+        const auto q = random_floats(q_stride * n_q, rng), keys = random_floats(stride * n_keys, rng);
+        std::vector<float> together(static_cast<size_t>(out_stride * n_q), -1.0f), alone(together.size(), -1.0f);
+        k->attn_scores(q.data(), q_stride, n_q, keys.data(), stride, n_keys, dim, 0.125f, together.data(), out_stride);
+        for (int64_t i = 0; i < n_q; ++i) {
+          k->attn_scores(q.data() + i * q_stride, 0, 1, keys.data(), stride, n_keys, dim, 0.125f,
+                         alone.data() + i * out_stride, 0);
+        }
+        ASSERT_EQ(together, alone) << isa_name(isa) << " scores, dim " << dim << ", " << n_q << " queries";
+        const auto p = random_floats(out_stride * n_q, rng), v = random_floats(stride * n_keys, rng);
+        const int64_t o_stride = dim + 1;
+        std::vector<float> out_together(static_cast<size_t>(o_stride * n_q), 0.25f), out_alone(out_together);
+        k->attn_values(p.data(), out_stride, n_q, v.data(), stride, n_keys, dim, out_together.data(), o_stride);
+        for (int64_t i = 0; i < n_q; ++i) {
+          k->attn_values(p.data() + i * out_stride, 0, 1, v.data(), stride, n_keys, dim, out_alone.data() + i * o_stride, 0);
+        }
+        ASSERT_EQ(out_together, out_alone) << isa_name(isa) << " values, dim " << dim << ", " << n_q << " queries";
+      }
+    }
   }
 }
 

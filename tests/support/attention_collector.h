@@ -22,12 +22,16 @@ class AttentionCollector : public Observer {
       ++malformed_;
       return;
     }
-    for (int32_t row = 0; row < r.n_rows; ++row) {
-      ++deliveries_[static_cast<size_t>(r.layer) * n_pos_ + r.q_begin + row];
-      for (int32_t h = 0; h < r.n_heads; ++h) {
-        for (int32_t k = 0; k < r.n_keys; ++k) at(r.layer, h, r.q_begin + row, k) = r.at(h, row, k);
+    for (int32_t row = 0; row < r.n_rows; ++row) ++deliveries_[static_cast<size_t>(r.layer) * n_pos_ + r.q_begin + row];
+    // Heads copied on the engine's threads, as the store does: a head that for_ranges
+    // skipped would read -1 in every comparison.
+    r.for_ranges(r.n_heads, [&](int64_t begin, int64_t end) {
+      for (auto h = static_cast<int32_t>(begin); h < end; ++h) {
+        for (int32_t row = 0; row < r.n_rows; ++row) {
+          for (int32_t k = 0; k < r.n_keys; ++k) at(r.layer, h, r.q_begin + row, k) = r.at(h, row, k);
+        }
       }
-    }
+    });
   }
 
   bool wants_residual() const override { return collect_residual_; }
