@@ -23,6 +23,9 @@
 #                      slow to load and memory-hungry, it is skipped when its estimated memory
 #                      exceeds MemAvailable)
 #   --hf-reps R        repetitions of the transformers run (default 1)
+#   --no-warmup        skip the unrecorded warm-up run of each tool per model (by default
+#                      each tool runs once at the first prompt length before the measured
+#                      runs, so that cold caches do not weigh on the first length only)
 #   --build DIR        build directory with attnscope and tools/attnscope-synth-model
 #                      (default build; env BUILD)
 #   --work DIR         models, prompts, runs and results (default /tmp/attnscope-bench; env WORK)

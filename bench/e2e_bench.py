@@ -531,6 +531,8 @@ def parse_args():
     ap.add_argument("--precision", default=env("PRECISION", "f16"), choices=["f16", "f32", "u8"])
     ap.add_argument("--tools", default=DEFAULT_TOOLS)
     ap.add_argument("--hf-reps", type=int, default=1)
+    ap.add_argument("--no-warmup", dest="warmup", action="store_false",
+                    help="skip the unrecorded first run of each tool per model")
     ap.add_argument("--build", default=env("BUILD", "build"))
     ap.add_argument("--work", default=env("WORK", "/tmp/attnscope-bench"))
     ap.add_argument("--peers-root", default=os.path.join(os.path.expanduser("~"), ".cache/attnscope-peers/sid"))
@@ -594,6 +596,7 @@ def main():
         info = model_info(a, model)
         kernels = info.get("kernels", kernels)
         model_c = peers.stage_file(model) if any(t in tools for t in ("llama-bench", "llama-plain", "hf")) else None
+        warm = a.warmup
         for n in a.prompt_tokens:
             ids, text_path, ids_path = ensure_prompt(a, model, n)
             text_c = peers.stage_file(text_path) if model_c else None
@@ -608,6 +611,23 @@ def main():
                         f"{avail / 1e9:.1f} GB available")
                     by_tool.pop("hf")
                     hf_ok = False
+            if warm:
+                # One unrecorded run of each tool first: cold page cache, Python imports and
+                # the like would otherwise land on the first prompt length only.
+                warm = False
+                for tool in ["generate", "capture", "llama-plain"] + (["hf"] if hf_ok and a.hf_reps > 0 else []):
+                    if tool not in by_tool:
+                        continue
+                    log(f"{shape} {typ} {n}+{a.gen_tokens} warm-up: {tool} ...")
+                    b = dict(base, rep=-1)
+                    if tool == "capture":
+                        bench.capture(b, model, ids, n, 0)
+                    elif tool == "generate":
+                        bench.generate(b, model, text_path, n, 0)
+                    elif tool == "llama-plain":
+                        bench.llama_plain(b, model_c, text_c, n, 0)
+                    else:
+                        bench.hf(b, model_c, ids_c, n, 0)
             for rep in range(a.reps):
                 # Tools interleaved within each repetition, so that drift hits them alike.
                 for tool in ["generate", "capture", "llama-plain"] + (["hf"] if hf_ok and rep < a.hf_reps else []):
@@ -642,7 +662,8 @@ def main():
         f"Runs: random-weight models from attnscope-synth-model; prompt = N byte tokens, no BOS; "
         f"{a.gen_tokens} generated (EOS ignored), greedy; context {a.ctx if a.ctx != 'auto' else 'prompt + generated'}; "
         f"capture stored as {a.precision}; medians of {a.reps} whole-process runs "
-        f"(transformers: {a.hf_reps}); {datetime.date.today().isoformat()}.",
+        f"(transformers: {a.hf_reps}){', after one unrecorded warm-up run of each tool' if a.warmup else ''}; "
+        f"{datetime.date.today().isoformat()}.",
     ]
     if a.peer_env:
         header.append(f"Peers run with {' '.join(a.peer_env)}.")
