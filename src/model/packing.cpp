@@ -40,16 +40,18 @@ std::unique_ptr<PackedWeights> pack_weights(const ModelWeights& w, const gguf::F
   // mapped rows are released as soon as it is packed, so the model is never resident
   // twice (at most a piece per thread).
   struct Piece {
-    quant::Matrix* m;
+    const quant::Matrix* m;
+    uint8_t* packed;  // the matrix's packed buffer
     int64_t panel_begin, panel_end;
   };
   std::vector<Piece> pieces;
   constexpr uint64_t kPieceBytes = 4u << 20;
-  for (quant::Matrix* m : todo) {
+  for (size_t i = 0; i < todo.size(); ++i) {
+    const quant::Matrix* m = todo[i];
     const uint64_t panel_bytes = quant::packed_bytes(*m) / static_cast<uint64_t>(quant::panel_count(*m));
     const auto step = static_cast<int64_t>(std::max<uint64_t>(1, kPieceBytes / panel_bytes));
     for (int64_t p = 0; p < quant::panel_count(*m); p += step) {
-      pieces.push_back({m, p, std::min(p + step, quant::panel_count(*m))});
+      pieces.push_back({m, out->storage.get() + offsets[i], p, std::min(p + step, quant::panel_count(*m))});
     }
   }
   std::atomic<size_t> next{0};
@@ -57,7 +59,7 @@ std::unique_ptr<PackedWeights> pack_weights(const ModelWeights& w, const gguf::F
     for (size_t i = next++; i < pieces.size(); i = next++) {
       const Piece& piece = pieces[i];
       const quant::Matrix& m = *piece.m;
-      quant::pack_panels(m, piece.panel_begin, piece.panel_end, const_cast<void*>(m.packed));
+      quant::pack_panels(m, piece.panel_begin, piece.panel_end, piece.packed);
       const int64_t row_begin = piece.panel_begin * quant::kPanelRows;
       const int64_t row_end = std::min(piece.panel_end * quant::kPanelRows, m.n_rows);
       file.release_pages(static_cast<const uint8_t*>(m.data) + static_cast<uint64_t>(row_begin) * m.row_bytes,
