@@ -190,7 +190,7 @@ struct QuantizedActs {
 
 // The same with quantized activations, in the format kernels(w.type)->act. Requires
 // kernels(w.type)->dot_q8 and that format in xq (otherwise nothing is written). With
-// w.packed set, runs the panel GEMM (16 rows x 4 tokens per vector tile; ranges that
+// w.packed set, runs the panel GEMM (register tiles of panels x tokens; ranges that
 // start or end inside a panel are computed whole and only the rows in range stored);
 // otherwise walks rows in tiles so that a tile of weights is reused from cache for every
 // token. Either way y[t, r] does not depend on n_tokens or the row range.
