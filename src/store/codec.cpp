@@ -6,7 +6,6 @@
 #include <emmintrin.h>
 #endif
 
-#include <bit>
 #include <cmath>
 #include <cstring>
 
