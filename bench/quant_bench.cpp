@@ -88,7 +88,7 @@ struct Weights {
   std::vector<uint8_t> packed;  // quant::pack_panels of data, made on first use (packable types)
 };
 
-const Weights* weights(GgmlType type, const Shape& shape, std::string* error) {
+Weights* weights(GgmlType type, const Shape& shape, std::string* error) {
   static std::unique_ptr<Weights> cached;
   if (cached && cached->type == type && cached->n_cols == shape.n_cols && cached->n_rows == shape.n_rows) {
     return cached.get();
@@ -154,7 +154,7 @@ benchmark::Counter rate(double per_iteration, const benchmark::State& state) {
 // "TYPE-packed" with both counters, so that the tables show it as a row of its own.
 void bench_packed(benchmark::State& state, GgmlType type, Shape shape, int64_t n_tokens, int64_t n_rows) {
   std::string error;
-  auto* w = const_cast<Weights*>(weights(type, shape, &error));
+  Weights* w = weights(type, shape, &error);
   if (w == nullptr) {
     state.SkipWithError(error.c_str());
     return;
