@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 
 #include "attnscope/model.h"
 #include "attnscope/session.h"
@@ -161,6 +162,45 @@ TEST(AttentionProperties, BatchingChunkingAndThreadsDoNotChangeTheResult) {
     ASSERT_EQ(other->last_logits.size(), whole.last_logits.size());
     for (size_t v = 0; v < whole.last_logits.size(); ++v) {
       EXPECT_NEAR(other->last_logits[v], whole.last_logits[v], 1e-4);
+    }
+  }
+}
+
+// The int8 path on Q8_0 weights multiplies with packed panels (the model's 286-token
+// vocabulary ends in a partial panel) and splits rows between threads in whole panels; a
+// tied embedding is looked up in the panels. None of it may depend on how the tokens are
+// batched or the work split: the same bits.
+TEST(AttentionProperties, PackedQ8_0GivesTheSameBitsForAnyBatchingAndThreads) {
+  for (const bool tied : {false, true}) {
+    SCOPED_TRACE(tied ? "tied output" : "own output");
+    TinyModelSpec spec;
+    spec.n_ff = 64;  // Q8_0 rows are whole blocks of 32
+    spec.own_output = !tied;
+    for (int l = 0; l < spec.n_layers; ++l) {
+      for (const char* t : {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"}) {
+        spec.tensor_types["blk." + std::to_string(l) + "." + t + ".weight"] = 8;  // Q8_0
+      }
+    }
+    spec.tensor_types["token_embd.weight"] = 8;
+    if (!tied) spec.tensor_types["output.weight"] = 8;
+    auto model = load(spec, tied ? "prop_q8_tied" : "prop_q8");
+    ASSERT_TRUE(model);
+    ASSERT_EQ(model->config().tied_output, tied);
+    const auto ids = some_tokens(23);
+    Capture whole = run(model, ids, SessionOptions{.n_threads = 1, .n_batch = 64, .q_chunk = 64});
+    Capture batched = run(model, ids, SessionOptions{.n_threads = 2, .n_batch = 5, .q_chunk = 3});
+    Capture one_by_one = run(model, ids, SessionOptions{.n_threads = 3}, /*step=*/1);
+    ASSERT_FALSE(whole.last_logits.empty());
+    for (float z : whole.last_logits) ASSERT_TRUE(std::isfinite(z));
+    for (const Capture* other : {&batched, &one_by_one}) {
+      for (int32_t l = 0; l < 2; ++l) {
+        for (int32_t h = 0; h < 4; ++h) {
+          for (int32_t i = 0; i < 23; ++i) {
+            for (int32_t j = 0; j <= i; ++j) ASSERT_EQ(other->attn->at(l, h, i, j), whole.attn->at(l, h, i, j));
+          }
+        }
+      }
+      ASSERT_EQ(other->last_logits, whole.last_logits);
     }
   }
 }

@@ -45,6 +45,7 @@ std::vector<TensorPlan> plan(const TinyModelSpec& s) {
     t.push_back({b + "ffn_up.weight", {e, ff}, false});
     t.push_back({b + "ffn_down.weight", {ff, e}, false});
   }
+  if (s.own_output) t.push_back({"output.weight", {e, kTinyVocab}, false});
   return t;
 }
 
@@ -114,6 +115,12 @@ Result<std::vector<uint8_t>> build_tiny_model(const TinyModelSpec& s) {
       }
     } else {
       for (auto& byte : data) byte = static_cast<uint8_t>(rng());
+      if (type == 8) {  // Q8_0: every block's f16 scale 2^-6 (0x2400), so the model computes
+        for (size_t b = 0; b + 34 <= bytes; b += 34) {  // finite values (|w| <= 2)
+          data[b] = 0x00;
+          data[b + 1] = 0x24;
+        }
+      }
     }
     storage.push_back(std::move(data));
     w.add_tensor(t.name, type, t.ne, storage.back());

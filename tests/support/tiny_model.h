@@ -23,10 +23,12 @@ struct TinyModelSpec {
   int32_t sliding_window = 0;  // 0: key absent
   float attn_softcap = 0.0f;   // 0: key absent
   float weight_scale = 0.5f;   // standard deviation of the random weights
+  bool own_output = false;     // an output.weight of its own; otherwise tied to token_embd
   uint64_t seed = 1;
   std::set<std::string> omit_keys;     // metadata keys left out
   std::set<std::string> omit_tensors;  // tensors left out
-  std::map<std::string, uint32_t> tensor_types;  // tensor -> ggml type, random bytes of that type
+  // tensor -> ggml type, random bytes of that type (Q8_0: random values, block scales 2^-6)
+  std::map<std::string, uint32_t> tensor_types;
   std::map<std::string, std::vector<uint64_t>> tensor_shapes;  // tensor -> ne override
 };
 
