@@ -611,38 +611,32 @@ def main():
                         f"{avail / 1e9:.1f} GB available")
                     by_tool.pop("hf")
                     hf_ok = False
+            def run(tool, rep):
+                b = dict(base, rep=rep)
+                rep = max(rep, 0)  # the warm-up (rep -1) uses the first repetition's files
+                if tool == "capture":
+                    return bench.capture(b, model, ids, n, rep)
+                if tool == "generate":
+                    return bench.generate(b, model, text_path, n, rep)
+                if tool == "llama-plain":
+                    return bench.llama_plain(b, model_c, text_c, n, rep)
+                return bench.hf(b, model_c, ids_c, n, rep)
+
             if warm:
                 # One unrecorded run of each tool first: cold page cache, Python imports and
                 # the like would otherwise land on the first prompt length only.
                 warm = False
                 for tool in ["generate", "capture", "llama-plain"] + (["hf"] if hf_ok and a.hf_reps > 0 else []):
-                    if tool not in by_tool:
-                        continue
-                    log(f"{shape} {typ} {n}+{a.gen_tokens} warm-up: {tool} ...")
-                    b = dict(base, rep=-1)
-                    if tool == "capture":
-                        bench.capture(b, model, ids, n, 0)
-                    elif tool == "generate":
-                        bench.generate(b, model, text_path, n, 0)
-                    elif tool == "llama-plain":
-                        bench.llama_plain(b, model_c, text_c, n, 0)
-                    else:
-                        bench.hf(b, model_c, ids_c, n, 0)
+                    if tool in by_tool:
+                        log(f"{shape} {typ} {n}+{a.gen_tokens} warm-up: {tool} ...")
+                        run(tool, -1)
             for rep in range(a.reps):
                 # Tools interleaved within each repetition, so that drift hits them alike.
                 for tool in ["generate", "capture", "llama-plain"] + (["hf"] if hf_ok and rep < a.hf_reps else []):
                     if tool not in by_tool:
                         continue
                     log(f"{shape} {typ} {n}+{a.gen_tokens} rep {rep + 1}/{a.reps}: {tool} ...")
-                    b = dict(base, rep=rep)
-                    if tool == "capture":
-                        r = bench.capture(b, model, ids, n, rep)
-                    elif tool == "generate":
-                        r = bench.generate(b, model, text_path, n, rep)
-                    elif tool == "llama-plain":
-                        r = bench.llama_plain(b, model_c, text_c, n, rep)
-                    else:
-                        r = bench.hf(b, model_c, ids_c, n, rep)
+                    r = run(tool, rep)
                     by_tool[tool].append(r)
                     if r.get("ok"):
                         log(f"  wall {r['wall_s']:.2f} s, prefill {fmt(r.get('prefill_tok_s'))} tok/s, "
