@@ -114,22 +114,20 @@ void rms_norm(const float* x, const float* w, int64_t n, float eps, float* y);
 // instruction set.
 void rope_rotate(float* x, int64_t n_rot, bool neox, const float* cos, const float* sin);
 
-// Attention rows. out (n_keys) = scale * q · k_j, keys k_j at k + j * k_stride (dim each).
-void attention_scores(const float* q, const float* k, int64_t k_stride, int64_t n_keys, int64_t dim, float scale,
-                      float* out);
-// x[i] = e^(x[i] - max) for x[i] <= max; returns the sum (softmax numerator and denominator).
-float exp_shifted(float* x, int64_t n, float max);
-// out (dim) += sum_j p[j] * v_j, values v_j at v + j * v_stride, added in order of j
-// (so a sum split into consecutive ranges of keys, one call each, gives the same bits).
-void attention_values(const float* p, const float* v, int64_t v_stride, int64_t n_keys, int64_t dim, float* out);
-// The same for n_q queries that read the same keys (the query heads of one KV head at
-// one position): query i's vector or probabilities at q / p + i * q_stride / p_stride, its
-// scores or output at out + i * out_stride. Each key and value vector is loaded once for
-// several queries; every query's result has the same bits as the one-query call.
+// Attention rows of n_q queries that read the same keys (the query heads of one KV head
+// at one position); query i's vector or probabilities at q / p + i * q_stride / p_stride,
+// its scores or output at out + i * out_stride. Each key and value vector is loaded once
+// for several queries; every query's result has the same bits as with n_q = 1.
+//   scores: out_i (n_keys) = scale * q_i · k_j, keys k_j at k + j * k_stride (dim each);
+//   values: out_i (dim) += sum_j p_i[j] * v_j, values v_j at v + j * v_stride, added in
+//           order of j (so a sum split into consecutive ranges of keys, one call each,
+//           gives the same bits).
 void attention_scores_heads(const float* q, int64_t q_stride, int64_t n_q, const float* k, int64_t k_stride,
                             int64_t n_keys, int64_t dim, float scale, float* out, int64_t out_stride);
 void attention_values_heads(const float* p, int64_t p_stride, int64_t n_q, const float* v, int64_t v_stride,
                             int64_t n_keys, int64_t dim, float* out, int64_t out_stride);
+// x[i] = e^(x[i] - max) for x[i] <= max; returns the sum (softmax numerator and denominator).
+float exp_shifted(float* x, int64_t n, float max);
 
 // A 2-D weight as GGUF stores it: n_rows rows of n_cols elements (ne[0] = n_cols).
 struct Matrix {

@@ -6,7 +6,7 @@
 // it is in L1, instead of each query streaming the whole K and V of its head from L2 or
 // memory. Every score, probability and output is still computed by the same kernels in
 // the same order as one query at a time would (blocks start at fixed key positions,
-// attention_values adds in key order), so results do not depend on the task shape.
+// attention_values_heads adds in key order), so results do not depend on the task shape.
 #include "model/attention.h"
 
 #include <algorithm>
@@ -115,7 +115,7 @@ void run_task(const Chunk& ch, const Task& t) {
       std::fill(ch.output(h, r), ch.output(h, r) + c.head_dim_v, 0.0f);
     }
   }
-  // 3. Weighted sums of the values, block by block (attention_values adds in key order).
+  // 3. Weighted sums of the values, block by block (attention_values_heads adds in key order).
   for_each_block(ch, t, [&](int32_t r, int32_t a, int32_t b) {
     quant::attention_values_heads(ch.row(t.h0, r) + a, row_stride, n_q, v + a * v_stride, v_stride, b - a,
                                   c.head_dim_v, ch.output(t.h0, r), c.head_dim_v);

@@ -25,15 +25,13 @@ std::unique_ptr<PackedWeights> pack_weights(const ModelWeights& w, const gguf::F
 
   // One buffer; each matrix at a 64-byte aligned offset.
   std::vector<uint64_t> offsets;
+  uint64_t bytes = 0;
   for (const quant::Matrix* m : todo) {
-    offsets.push_back(out->bytes);
-    out->bytes += (quant::packed_bytes(*m) + 63) / 64 * 64;
+    offsets.push_back(bytes);
+    bytes += (quant::packed_bytes(*m) + 63) / 64 * 64;
   }
-  out->storage.reset(static_cast<uint8_t*>(std::aligned_alloc(64, out->bytes)));
-  if (!out->storage) {  // no memory for the copies: compute from the mapped rows
-    out->bytes = 0;
-    return out;
-  }
+  out->storage.reset(static_cast<uint8_t*>(std::aligned_alloc(64, bytes)));
+  if (!out->storage) return out;  // no memory for the copies: compute from the mapped rows
   for (size_t i = 0; i < todo.size(); ++i) todo[i]->packed = out->storage.get() + offsets[i];
 
   // Pieces of about 4 MB (whole panels) that the threads take in turn; each piece's

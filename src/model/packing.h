@@ -16,7 +16,6 @@ struct PackedWeights {
   };
   ModelWeights weights;                   // the model's, with Matrix::packed set where packable
   std::unique_ptr<uint8_t, Free> storage;  // every packed matrix, 64-byte aligned
-  uint64_t bytes = 0;
 };
 
 // Packs every packable matrix that the forward pass multiplies with (attention and

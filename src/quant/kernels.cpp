@@ -220,11 +220,6 @@ float dot_f32(const float* a, const float* b, int64_t n) { return detail::active
 
 void axpy_f32(float a, const float* x, float* y, int64_t n) { detail::active_kernels().axpy(a, x, y, n); }
 
-void attention_scores(const float* q, const float* k, int64_t k_stride, int64_t n_keys, int64_t dim, float scale,
-                      float* out) {
-  detail::active_kernels().attn_scores(q, 0, 1, k, k_stride, n_keys, dim, scale, out, 0);
-}
-
 void attention_scores_heads(const float* q, int64_t q_stride, int64_t n_q, const float* k, int64_t k_stride,
                             int64_t n_keys, int64_t dim, float scale, float* out, int64_t out_stride) {
   detail::active_kernels().attn_scores(q, q_stride, n_q, k, k_stride, n_keys, dim, scale, out, out_stride);
@@ -241,10 +236,6 @@ void rope_rotate(float* x, int64_t n_rot, bool neox, const float* cos, const flo
 }
 
 float exp_shifted(float* x, int64_t n, float max) { return detail::active_kernels().exp_shifted(x, n, max); }
-
-void attention_values(const float* p, const float* v, int64_t v_stride, int64_t n_keys, int64_t dim, float* out) {
-  detail::active_kernels().attn_values(p, 0, 1, v, v_stride, n_keys, dim, out, 0);
-}
 
 void attention_values_heads(const float* p, int64_t p_stride, int64_t n_q, const float* v, int64_t v_stride,
                             int64_t n_keys, int64_t dim, float* out, int64_t out_stride) {

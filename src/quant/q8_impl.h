@@ -19,8 +19,8 @@ struct IsaKernels {
   void (*axpy)(float a, const float* x, float* y, int64_t n);
   void (*quantize_block)(const float* x, ActBlock* out);     // 32 activations
   void (*quantize_block_k)(const float* x, ActBlockK* out);  // 256 activations
-  // Attention rows of n_q queries against the same keys (quant.h: attention_scores,
-  // exp_shifted, attention_values): query i's vector (or probabilities) at q + i * q_stride,
+  // Attention rows of n_q queries against the same keys (quant.h: attention_scores_heads,
+  // exp_shifted, attention_values_heads): query i's vector (or probabilities) at q + i * q_stride,
   // its scores (or output) at out + i * out_stride.
   void (*attn_scores)(const float* q, int64_t q_stride, int64_t n_q, const float* k, int64_t k_stride, int64_t n_keys,
                       int64_t dim, float scale, float* out, int64_t out_stride);

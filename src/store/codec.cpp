@@ -77,8 +77,7 @@ void unshuffle(const uint8_t* src, size_t n, size_t width, uint8_t* dst) {
 
 }  // namespace
 
-namespace {
-void encode_values_to(Precision p, const float* values, size_t n, uint8_t* dst) {
+void encode_values(Precision p, const float* values, size_t n, uint8_t* dst) {
   switch (p) {
     case Precision::kF32:
       std::memcpy(dst, values, n * 4);
@@ -91,28 +90,14 @@ void encode_values_to(Precision p, const float* values, size_t n, uint8_t* dst) 
       break;
   }
 }
-}  // namespace
 
-void encode_values(Precision p, const float* values, size_t n, std::vector<uint8_t>* raw) {
-  const size_t at = raw->size();
-  raw->resize(at + n * dtype_size(p));
-  encode_values_to(p, values, n, raw->data() + at);
-}
-
-void encode_triangle_to(Precision p, const float* rows, int64_t stride, int32_t row_begin, int32_t n_rows,
-                        uint8_t* dst) {
+void encode_triangle(Precision p, const float* rows, int64_t stride, int32_t row_begin, int32_t n_rows,
+                     uint8_t* dst) {
   for (int32_t r = 0; r < n_rows; ++r) {
     const auto n = static_cast<size_t>(int64_t{row_begin} + r + 1);  // row r: keys 0..row_begin + r
-    encode_values_to(p, rows + r * stride, n, dst);
+    encode_values(p, rows + r * stride, n, dst);
     dst += n * dtype_size(p);
   }
-}
-
-void encode_triangle(Precision p, const float* rows, int64_t stride, int32_t row_begin,
-                     int32_t n_rows, std::vector<uint8_t>* raw) {
-  const size_t at = raw->size();
-  raw->resize(at + format::triangle_values(row_begin, n_rows) * dtype_size(p));
-  encode_triangle_to(p, rows, stride, row_begin, n_rows, raw->data() + at);
 }
 
 void decode_values(Precision p, const uint8_t* raw, uint64_t first, uint64_t n, float* out) {

@@ -21,18 +21,16 @@ namespace attnscope::store {
 size_t dtype_size(Precision p);  // 4, 2, 1
 bool valid_precision(uint8_t p);
 
-// Appends n values converted to p to raw (a packed lower triangle is a payload as is).
-// f16 is IEEE half, round to nearest even (quant::f32_to_f16_row: the same bits as
-// quant::f32_to_f16, with F16C where present).
-void encode_values(Precision p, const float* values, size_t n, std::vector<uint8_t>* raw);
+// Writes n values converted to p to dst (n * dtype_size(p) bytes; a packed lower
+// triangle is a payload as is). f16 is IEEE half, round to nearest even
+// (quant::f32_to_f16_row: the same bits as quant::f32_to_f16, with F16C where present).
+void encode_values(Precision p, const float* values, size_t n, uint8_t* dst);
 
-// Appends the lower triangle of one head's rows to raw, converted to p.
+// Writes the lower triangle of one head's rows, converted to p, to dst
+// (triangle_values(row_begin, n_rows) * dtype_size(p) bytes).
 // rows: (n_rows, stride) row-major; row r holds keys 0..row_begin + r (stride >= that + 1).
-void encode_triangle(Precision p, const float* rows, int64_t stride, int32_t row_begin,
-                     int32_t n_rows, std::vector<uint8_t>* raw);
-// The same into dst, which holds triangle_values(row_begin, n_rows) * dtype_size(p) bytes.
-void encode_triangle_to(Precision p, const float* rows, int64_t stride, int32_t row_begin, int32_t n_rows,
-                        uint8_t* dst);
+void encode_triangle(Precision p, const float* rows, int64_t stride, int32_t row_begin, int32_t n_rows,
+                     uint8_t* dst);
 
 // Converts n values of raw (a decoded payload), starting at value index first, to float.
 void decode_values(Precision p, const uint8_t* raw, uint64_t first, uint64_t n, float* out);

@@ -26,7 +26,7 @@ struct RowsJob {
   int32_t q_begin = 0;
   int32_t n_rows = 0;
   // (n_heads, triangle_values(q_begin, n_rows)) values in the run's precision
-  // (encode_values): per head, rows q_begin.. packed, row r keeping its keys 0..r only
+  // (encode_triangle): per head, rows q_begin.. packed, row r keeping its keys 0..r only
   // (the engine's zeros above the diagonal are not copied). Encoded when handed over, so
   // that the queue holds half (f16) or a quarter (u8) of the f32 bytes.
   std::vector<uint8_t> raw;

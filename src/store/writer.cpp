@@ -143,7 +143,7 @@ RowsJob copy_rows(const AttentionRows& r, Precision p) {
   job.raw.resize(static_cast<size_t>(r.n_heads) * head_bytes);
   r.for_ranges(r.n_heads, [&](int64_t begin, int64_t end) {
     for (int64_t h = begin; h < end; ++h) {
-      encode_triangle_to(p, r.probs + h * r.n_rows * r.n_keys, r.n_keys, r.q_begin, r.n_rows,
+      encode_triangle(p, r.probs + h * r.n_rows * r.n_keys, r.n_keys, r.q_begin, r.n_rows,
                          job.raw.data() + static_cast<size_t>(h) * head_bytes);
     }
   });

@@ -22,10 +22,10 @@ TEST(Codec, HalfEncodingIsBitExact) {
                   65504.0f, 65519.0f, 65520.0f, 1.0f, 0.5f}) {
     values.push_back(f);
   }
-  std::vector<uint8_t> raw = {0x5A};  // appended after what is there
-  encode_values(Precision::kF16, values.data(), values.size(), &raw);
-  ASSERT_EQ(raw.size(), 1 + 2 * values.size());
+  std::vector<uint8_t> raw(2 + 2 * values.size(), 0x5A);  // written between two sentinels
+  encode_values(Precision::kF16, values.data(), values.size(), raw.data() + 1);
   EXPECT_EQ(raw[0], 0x5A);
+  EXPECT_EQ(raw.back(), 0x5A);
   for (size_t i = 0; i < values.size(); ++i) {
     uint16_t h;
     std::memcpy(&h, raw.data() + 1 + 2 * i, 2);
@@ -49,12 +49,14 @@ TEST(Codec, EncodeDecodeWithinPrecisionBounds) {
   const auto rows = random_rows(row_begin, n_rows, stride, 1);
   for (Precision p : {Precision::kF32, Precision::kF16, Precision::kU8}) {
     SCOPED_TRACE(precision_name(p));
-    std::vector<uint8_t> raw{0xAA};  // appends after existing bytes
-    encode_triangle(p, rows.data(), stride, row_begin, n_rows, &raw);
-    ASSERT_EQ(raw.size(), 1 + format::triangle_values(row_begin, n_rows) * dtype_size(p));
+    // Written between two sentinels: exactly the triangle's bytes.
+    std::vector<uint8_t> raw(2 + format::triangle_values(row_begin, n_rows) * dtype_size(p), 0xAA);
+    encode_triangle(p, rows.data(), stride, row_begin, n_rows, raw.data() + 1);
+    ASSERT_EQ(raw.front(), 0xAA);
+    ASSERT_EQ(raw.back(), 0xAA);
     Encoder enc(1);
     std::vector<uint8_t> stored;
-    const std::span<const uint8_t> payload(raw.data() + 1, raw.size() - 1);
+    const std::span<const uint8_t> payload(raw.data() + 1, raw.size() - 2);
     auto codec = enc.encode(p, payload, &stored);
     ASSERT_TRUE(codec.ok());
     Decoder dec;
@@ -81,9 +83,9 @@ TEST(Codec, EncodeDecodeWithinPrecisionBounds) {
 
 TEST(Codec, U8RoundsToNearestAndClamps) {
   std::vector<float> row = {0.0f, 1.0f, 0.5f / 255.0f, 1.5f / 255.0f, -0.25f, 1.75f, std::nanf("")};
-  std::vector<uint8_t> raw;
-  encode_triangle(Precision::kU8, row.data(), 7, 6, 1, &raw);
-  ASSERT_EQ(raw.size(), 7u);
+  std::vector<uint8_t> raw(8, 0xAA);
+  encode_triangle(Precision::kU8, row.data(), 7, 6, 1, raw.data());
+  ASSERT_EQ(raw[7], 0xAA);  // 7 bytes written, no more
   EXPECT_EQ(raw[0], 0);
   EXPECT_EQ(raw[1], 255);
   EXPECT_EQ(raw[2], 1);  // exact half rounds up (error exactly 1/510)
