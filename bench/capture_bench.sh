@@ -23,6 +23,11 @@
 #                      slow to load and memory-hungry, it is skipped when its estimated memory
 #                      exceeds MemAvailable)
 #   --hf-reps R        repetitions of the transformers run (default 1)
+#   --hf-load L        what transformers loads: safetensors (default: a Hugging Face directory
+#                      made once from the GGUF by transformers' own GGUF loader, the way its
+#                      users load models) or gguf (the GGUF file itself: ~19 s slower to
+#                      load on the 0.5B shape, and its float32 dequantization makes loading,
+#                      not generating, the peak of memory)
 #   --no-warmup        skip the unrecorded warm-up run of each tool per model (by default
 #                      each tool runs once at the first prompt length before the measured
 #                      runs, so that cold caches do not weigh on the first length only)
@@ -48,8 +53,10 @@
 #                       --temp 0 < /dev/null (inside the chroot; timings from its perf print,
 #                       whose prompt token count is checked against N)
 #   llama-bench         llama-bench -m M -p N -n G -t T -r R -o json (pp and tg tokens/s)
-#   transformers        bench/hf_attention_bench.py: the GGUF loaded by transformers, bf16,
-#                       eager attention, generate(output_attentions=True)
+#   transformers        bench/hf_attention_bench.py: bf16, eager attention,
+#                       generate(output_attentions=True); the model is the GGUF's weights,
+#                       converted once into the chroot's staging directory (hf-SHAPE-TYPE/) by
+#                       transformers' GGUF loader (see --hf-load)
 # Wall time and peak RSS of every whole process come from /usr/bin/time -f "%e %M".
 # Decode tokens/s = forward passes of one token per second (llama.cpp and attnscope generate
 # make G - 1 of them, capture G: it also feeds the last token for its attention row).

@@ -381,14 +381,39 @@ class Bench:
                     n_threads=t.get("n_threads"))))
         return rows
 
+    def hf_model(self, base, model_c):
+        """What transformers loads: with --hf-load safetensors (default) a Hugging Face
+        directory next to the staged GGUF, made from it once by transformers' own GGUF
+        loader (hf_attention_bench.py --save-dir) and kept while it is newer than the GGUF;
+        with --hf-load gguf the GGUF itself. Returns the script's arguments, or None when
+        the conversion failed."""
+        if self.args.hf_load == "gguf":
+            return ["--gguf", model_c], None
+        dir_c = f"{self.peers.cdir}/hf-{base['model']}-{base['weights']}"
+        done = os.path.join(self.peers.host_path(dir_c), "config.json")
+        if not (os.path.exists(done) and os.path.getmtime(done) >= os.path.getmtime(self.peers.host_path(model_c))):
+            log(f"converting {os.path.basename(model_c)} to a transformers directory (once)")
+            tag = f"{base['model']}-{base['weights']}-hf-convert"
+            out, err, _ = self.paths(tag)
+            shutil.rmtree(self.peers.host_path(dir_c), ignore_errors=True)
+            rc = run(self.peers.cmd(["python3", self.hf_script(), "--gguf", model_c, "--save-dir", dir_c],
+                                    self.args.peer_env), stdout_path=out, stderr_path=err, timeout=self.args.timeout)
+            if rc != 0 or not os.path.exists(done):
+                return None, (rc, err)
+        return ["--model-dir", dir_c], None
+
+    def hf_script(self):
+        return self.peers.stage_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "hf_attention_bench.py"))
+
     def hf(self, base, model_c, ids_c, n, rep):
         a = self.args
+        source, failure = self.hf_model(base, model_c)
+        if source is None:
+            return self.failed(base, "hf", *failure, "converting the GGUF for transformers failed")
         tag = f"{base['model']}-{base['weights']}-p{n}-hf-r{rep}"
         out, err, _ = self.paths(tag)
         tfile_c = f"{self.peers.cdir}/{tag}.time"
-        script_c = self.peers.stage_file(os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                      "hf_attention_bench.py"))
-        cmd = self.peers.cmd(["/usr/bin/time", "-f", "%e %M", "-o", tfile_c, "python3", script_c, "--gguf", model_c,
+        cmd = self.peers.cmd(["/usr/bin/time", "-f", "%e %M", "-o", tfile_c, "python3", self.hf_script(), *source,
                               "--token-ids", "@" + ids_c, "-n", str(a.gen_tokens), "-t", str(a.threads)], a.peer_env)
         rc = run(cmd, stdout_path=out, stderr_path=err, timeout=a.timeout)
         wall, rss = read_time(self.peers.host_path(tfile_c))
@@ -398,7 +423,8 @@ class Bench:
             r = json.loads(open(out).read().strip().splitlines()[-1])
         except (ValueError, IndexError):
             return self.failed(base, "hf", rc, err, f"no JSON line in {out}")
-        self.versions["transformers"] = f"{r['transformers_version']} (torch {r['torch_version']}, {r['dtype']})"
+        self.versions["transformers"] = (f"{r['transformers_version']} (torch {r['torch_version']}, {r['dtype']}, "
+                                         f"{r.get('loader')})")
         return self.record(dict(
             base, tool="hf", ok=True, wall_s=wall, peak_rss_kb=rss, n_prompt=r["n_prompt"], n_gen=r["n_gen"],
             prefill_s=r["prefill_seconds"], decode_s=r["decode_seconds"],
@@ -407,11 +433,12 @@ class Bench:
             load_s=r["import_and_load_seconds"], attention_bytes=r["attention_bytes"], loader=r.get("loader")))
 
 
-def hf_memory_estimate(info, n, gen, dtype_bytes=2):
-    """Bytes transformers needs: weights in bf16 plus their float32 copy while loading, and
-    the returned attentions (prefill: L*H*n^2, then L*H*(n+i) per generated token)."""
+def hf_memory_estimate(info, n, gen, from_gguf, dtype_bytes=2):
+    """Bytes transformers needs: weights in bf16 (plus their float32 copy while loading a
+    GGUF), and the returned attentions (prefill: L*H*n^2, then L*H*(n+i) per generated
+    token)."""
     d = info["dimensions"]
-    weights = info["n_parameters"] * (dtype_bytes + 4)
+    weights = info["n_parameters"] * (dtype_bytes + (4 if from_gguf else 0))
     L, H = d["n_layers"], d["n_heads"]
     attn = L * H * (n * n + sum(n + i for i in range(1, gen))) * dtype_bytes
     return weights + attn
@@ -531,6 +558,7 @@ def parse_args():
     ap.add_argument("--precision", default=env("PRECISION", "f16"), choices=["f16", "f32", "u8"])
     ap.add_argument("--tools", default=DEFAULT_TOOLS)
     ap.add_argument("--hf-reps", type=int, default=1)
+    ap.add_argument("--hf-load", default="safetensors", choices=["safetensors", "gguf"])
     ap.add_argument("--no-warmup", dest="warmup", action="store_false",
                     help="skip the unrecorded first run of each tool per model")
     ap.add_argument("--build", default=env("BUILD", "build"))
@@ -605,7 +633,7 @@ def main():
             by_tool = {t: [] for t in tools}
             hf_ok = "hf" in tools
             if hf_ok:
-                need, avail = hf_memory_estimate(info, n, a.gen_tokens), mem_available_bytes()
+                need, avail = hf_memory_estimate(info, n, a.gen_tokens, a.hf_load == "gguf"), mem_available_bytes()
                 if avail is not None and need > 0.9 * avail:
                     log(f"skipping hf for {shape}:{typ} {n}+{a.gen_tokens}: needs about {need / 1e9:.1f} GB, "
                         f"{avail / 1e9:.1f} GB available")

@@ -2,8 +2,11 @@
 """Hugging Face transformers peer for bench/capture_bench.sh: greedy generation with every
 attention probability returned, the way a Python user gets them today.
 
-Loads a GGUF file with transformers' own GGUF loader (dequantized to --dtype, default
-bfloat16), eager attention, then
+Loads the model the way a transformers user does: from a Hugging Face directory of
+safetensors (--model-dir; make one from a GGUF file once with --gguf M --save-dir DIR,
+which dequantizes the GGUF's weights to --dtype with transformers' own GGUF loader and
+saves them), or straight from the GGUF file (--gguf; slower to load, and its float32
+dequantization makes loading, not generating, the peak of memory). Eager attention, then
     model.generate(ids, max_new_tokens=N, min_new_tokens=N, do_sample=False,
                    output_attentions=True, return_dict_in_generate=True)
 and prints one JSON object on stdout: load / prefill / decode seconds, token counts, and
@@ -16,7 +19,8 @@ architectures among others. Needs memory for the weights in --dtype plus, during
 their dequantized float32 copy, plus the attentions: layers x heads x (prompt + generated)^2
 values at --dtype.
 
-usage: hf_attention_bench.py --gguf MODEL.gguf --token-ids 72,101,108 [-n 64] [-t THREADS]
+usage: hf_attention_bench.py --gguf MODEL.gguf --save-dir DIR          # convert once
+       hf_attention_bench.py --model-dir DIR --token-ids 72,101,108 [-n 64] [-t THREADS]
        hf_attention_bench.py --gguf MODEL.gguf --token-ids @ids.txt --no-attentions
 """
 import argparse
@@ -33,57 +37,81 @@ def parse_ids(text):
     return [int(t) for t in text.replace("\n", ",").split(",") if t.strip()]
 
 
+def load_gguf(path, dtype, dtype_kw):
+    """The model in a GGUF file, through transformers' own GGUF loader; (model, loader)."""
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    from transformers import AutoModelForCausalLM
+    # Debian's python3-gguf has no version transformers can read ('N/A'), which makes its
+    # check fail although the module imports fine: trust the import.
+    import gguf  # noqa: F401  (fails here, with a clear message, when it is missing)
+    gguf_utils.is_gguf_available = lambda *a, **k: True
+
+    directory, name = os.path.split(os.path.abspath(path))
+    try:
+        import accelerate  # noqa: F401  (from_pretrained's GGUF path requires it)
+        model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=name, attn_implementation="eager",
+                                                     **{dtype_kw: dtype})
+        return model, "from_pretrained(gguf_file)"
+    except ImportError:
+        pass
+    # The peers chroot has no accelerate: build the model from the GGUF's config and load
+    # the state dict that transformers' own GGUF reader makes (the same function
+    # from_pretrained calls), then check that every weight was found.
+    from transformers import AutoConfig
+    config = AutoConfig.from_pretrained(directory, gguf_file=name)
+    model = AutoModelForCausalLM.from_config(config, attn_implementation="eager", **{dtype_kw: dtype})
+    state = gguf_utils.load_gguf_checkpoint(os.path.join(directory, name), return_tensors=True,
+                                            model_to_load=model, torch_dtype=dtype)["tensors"]
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    del state
+    model.tie_weights()
+    tied = {"lm_head.weight"} if getattr(config, "tie_word_embeddings", False) else set()
+    missing = [k for k in missing if k not in tied]
+    if missing or unexpected:
+        sys.exit(f"hf_attention_bench: GGUF weights do not match the model: missing {missing[:5]}, "
+                 f"unexpected {unexpected[:5]}")
+    return model, "from_config + load_gguf_checkpoint (no accelerate)"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--gguf", required=True, help="GGUF model file")
-    ap.add_argument("--token-ids", required=True, help="comma-separated prompt token ids, or @FILE")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model-dir", help="Hugging Face model directory (config.json + safetensors)")
+    src.add_argument("--gguf", help="GGUF model file")
+    ap.add_argument("--save-dir", help="with --gguf: save the model as safetensors in this directory and exit")
+    ap.add_argument("--token-ids", help="comma-separated prompt token ids, or @FILE")
     ap.add_argument("-n", "--n-predict", type=int, default=64, help="tokens to generate (EOS ignored)")
     ap.add_argument("-t", "--threads", type=int, default=0, help="torch threads (default: torch's)")
     ap.add_argument("--dtype", default="bfloat16", help="bfloat16 (default), float16 or float32")
     ap.add_argument("--no-attentions", action="store_true",
                     help="plain generation, without output_attentions (for the cost of returning them)")
     args = ap.parse_args()
+    if args.save_dir and not args.gguf:
+        ap.error("--save-dir needs --gguf")
+    if not args.save_dir and not args.token_ids:
+        ap.error("--token-ids is required (unless converting with --save-dir)")
     t_start = time.perf_counter()
 
     import torch
     import transformers
     from transformers import AutoModelForCausalLM, LogitsProcessor, LogitsProcessorList
 
-    # Debian's python3-gguf has no version transformers can read ('N/A'), which makes its
-    # check fail although the module imports fine: trust the import.
-    import gguf  # noqa: F401  (fails here, with a clear message, when it is missing)
-    import transformers.modeling_gguf_pytorch_utils as gguf_utils
-    gguf_utils.is_gguf_available = lambda *a, **k: True
-
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
-    directory, name = os.path.split(os.path.abspath(args.gguf))
     major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
     dtype_kw = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"  # renamed in 4.56
-    try:
-        import accelerate  # noqa: F401  (from_pretrained's GGUF path requires it)
-        model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=name, attn_implementation="eager",
+    if args.gguf:
+        model, loader = load_gguf(args.gguf, dtype, dtype_kw)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(args.model_dir, attn_implementation="eager",
                                                      **{dtype_kw: dtype})
-        loader = "from_pretrained"
-    except ImportError:
-        # The peers chroot has no accelerate: build the model from the GGUF's config and
-        # load the state dict that transformers' own GGUF reader makes (the same function
-        # from_pretrained calls), then check that every weight was found.
-        from transformers import AutoConfig
-        config = AutoConfig.from_pretrained(directory, gguf_file=name)
-        model = AutoModelForCausalLM.from_config(config, attn_implementation="eager", **{dtype_kw: dtype})
-        state = gguf_utils.load_gguf_checkpoint(os.path.join(directory, name), return_tensors=True,
-                                                model_to_load=model, torch_dtype=dtype)["tensors"]
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        del state
-        model.tie_weights()
-        tied = {"lm_head.weight"} if getattr(config, "tie_word_embeddings", False) else set()
-        missing = [k for k in missing if k not in tied]
-        if missing or unexpected:
-            sys.exit(f"hf_attention_bench: GGUF weights do not match the model: missing {missing[:5]}, "
-                     f"unexpected {unexpected[:5]}")
-        loader = "from_config + load_gguf_checkpoint (no accelerate)"
+        loader = "from_pretrained(safetensors)"
+    if args.save_dir:
+        model.save_pretrained(args.save_dir, safe_serialization=True)
+        print(json.dumps({"saved": args.save_dir, "dtype": args.dtype, "loader": loader,
+                          "seconds": time.perf_counter() - t_start}))
+        return 0
     model.eval()
     t_loaded = time.perf_counter()
 
