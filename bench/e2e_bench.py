@@ -458,6 +458,10 @@ def ratio(a, b):
     return None if a is None or b is None or b == 0 else a / b
 
 
+def sum_or_none(a, b):
+    return None if a is None or b is None else a + b
+
+
 def goal(v, limit, upper):
     if v is None:
         return "—"
@@ -518,6 +522,25 @@ def print_tables(args, cases, header_lines):
         summary_rows.append(dict(base, summary=True, capture_wall_over_llama_wall=r_wall, prefill_over_pp=r_pp,
                                  decode_over_tg=r_tg, capture_wall_over_generate_wall=r_cg,
                                  llama_bench_pp=pp, llama_bench_tg=tg, llama_plain_wall=plain_wall))
+
+    hf_cases = [(base, by_tool) for base, _, _, by_tool, *_ in summaries
+                if med(by_tool.get("capture", []), "wall_s") and med(by_tool.get("hf", []), "wall_s")]
+    if hf_cases:
+        print()
+        print("Against transformers (goal: faster at every length, with lower peak memory, the gap widening "
+              "with length; medians; work = prefill + decode, without loading):")
+        print()
+        print("| model | weights | prompt + gen | capture wall s / RSS GB | transformers wall s / RSS GB "
+              "| time saved s | memory saved GB | wall ratio | memory ratio | work s: capture / transformers |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for base, by_tool in hf_cases:
+            cap, hf = by_tool["capture"], by_tool["hf"]
+            cw, hw = med(cap, "wall_s"), med(hf, "wall_s")
+            cr, hr = med(cap, "peak_rss_kb") * 1024 / 1e9, med(hf, "peak_rss_kb") * 1024 / 1e9
+            work = [sum_or_none(med(rows, "prefill_s"), med(rows, "decode_s")) for rows in (cap, hf)]
+            print(f"| {base['model']} | {base['weights']} | {base['n_prompt']} + {base['n_gen']} | {cw:.2f} / {cr:.2f} "
+                  f"| {hw:.2f} / {hr:.2f} | {hw - cw:.2f} | {hr - cr:.2f} | {hw / cw:.1f}× | {hr / cr:.1f}× "
+                  f"| {fmt(work[0], 2)} / {fmt(work[1], 2)} |")
 
     if any(r.get("ok") for _, _, _, by_tool, *_ in summaries for r in by_tool.get("capture", [])):
         print()
