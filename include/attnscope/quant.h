@@ -126,6 +126,8 @@ void attention_scores_heads(const float* q, int64_t q_stride, int64_t n_q, const
                             int64_t n_keys, int64_t dim, float scale, float* out, int64_t out_stride);
 void attention_values_heads(const float* p, int64_t p_stride, int64_t n_q, const float* v, int64_t v_stride,
                             int64_t n_keys, int64_t dim, float* out, int64_t out_stride);
+// The largest of x[0 .. n) (-inf for n = 0); for rows without NaN.
+float max_value(const float* x, int64_t n);
 // x[i] = e^(x[i] - max) for x[i] <= max; returns the sum (softmax numerator and denominator).
 float exp_shifted(float* x, int64_t n, float max);
 

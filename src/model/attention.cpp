@@ -109,7 +109,7 @@ void run_task(const Chunk& ch, const Task& t) {
       if (c.attn_softcap > 0.0f) {
         for (int32_t j = 0; j < n_seen; ++j) seen[j] = c.attn_softcap * std::tanh(seen[j] / c.attn_softcap);
       }
-      const float max = *std::max_element(seen, seen + n_seen);
+      const float max = quant::max_value(seen, n_seen);
       const float inv = 1.0f / quant::exp_shifted(seen, n_seen, max);
       for (int32_t j = 0; j < n_seen; ++j) seen[j] *= inv;
       std::fill(ch.output(h, r), ch.output(h, r) + c.head_dim_v, 0.0f);

@@ -26,6 +26,12 @@ void attn_scores_ref(const float* q, int64_t q_stride, int64_t n_q, const float*
   }
 }
 
+float max_value_ref(const float* x, int64_t n) {
+  float m = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
+}
+
 float exp_shifted_ref(float* x, int64_t n, float max) {
   double sum = 0.0;
   for (int64_t i = 0; i < n; ++i) {
@@ -110,6 +116,7 @@ const IsaKernels& scalar_kernels() {
       quantize_act_block_ref,
       quantize_act_block_k_ref,
       attn_scores_ref,
+      max_value_ref,
       exp_shifted_ref,
       attn_values_ref,
       swiglu_ref,
@@ -234,6 +241,8 @@ void rms_norm(const float* x, const float* w, int64_t n, float eps, float* y) {
 void rope_rotate(float* x, int64_t n_rot, bool neox, const float* cos, const float* sin) {
   detail::active_kernels().rope(x, n_rot, neox, cos, sin);
 }
+
+float max_value(const float* x, int64_t n) { return detail::active_kernels().max_value(x, n); }
 
 float exp_shifted(float* x, int64_t n, float max) { return detail::active_kernels().exp_shifted(x, n, max); }
 

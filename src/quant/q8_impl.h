@@ -24,6 +24,7 @@ struct IsaKernels {
   // its scores (or output) at out + i * out_stride.
   void (*attn_scores)(const float* q, int64_t q_stride, int64_t n_q, const float* k, int64_t k_stride, int64_t n_keys,
                       int64_t dim, float scale, float* out, int64_t out_stride);
+  float (*max_value)(const float* x, int64_t n);
   float (*exp_shifted)(float* x, int64_t n, float max);
   void (*attn_values)(const float* p, int64_t p_stride, int64_t n_q, const float* v, int64_t v_stride, int64_t n_keys,
                       int64_t dim, float* out, int64_t out_stride);
@@ -53,6 +54,7 @@ float dot_dense_ref(const float* a, const float* b, int64_t n);
 void axpy_ref(float a, const float* x, float* y, int64_t n);
 void attn_scores_ref(const float* q, int64_t q_stride, int64_t n_q, const float* k, int64_t k_stride, int64_t n_keys,
                      int64_t dim, float scale, float* out, int64_t out_stride);
+float max_value_ref(const float* x, int64_t n);
 float exp_shifted_ref(float* x, int64_t n, float max);
 void swiglu_ref(float* gate, const float* up, int64_t n);
 void rms_norm_ref(const float* x, const float* w, int64_t n, float eps, float* y);

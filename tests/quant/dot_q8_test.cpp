@@ -392,6 +392,28 @@ TEST(AttentionKernels, MatchTheScalarReference) {
   }
 }
 
+// The row maximum of the softmax: exactly the largest element, wherever it sits (vector
+// body or tail), for every length, with -inf entries and all-negative rows.
+TEST(AttentionKernels, MaxValueIsTheLargestElement) {
+  std::mt19937 rng(5);
+  for (Isa isa : available_isas()) {
+    const detail::IsaKernels* k = table(isa);
+    EXPECT_EQ(k->max_value(nullptr, 0), -INFINITY) << isa_name(isa);
+    for (int64_t n = 1; n <= 40; ++n) {
+      for (int64_t at = 0; at < n; ++at) {
+        auto x = random_floats(n, rng);
+        for (auto& v : x) v = -std::fabs(v) - 1.0f;  // all negative
+        if (n > 2) x[static_cast<size_t>((at + 1) % n)] = -INFINITY;
+        x[static_cast<size_t>(at)] = -0.5f;
+        EXPECT_EQ(k->max_value(x.data(), n), -0.5f) << isa_name(isa) << " n " << n << " at " << at;
+        EXPECT_EQ(k->max_value(x.data(), n), *std::max_element(x.begin(), x.end()));
+      }
+    }
+    const auto big = random_floats(1030, rng);
+    EXPECT_EQ(k->max_value(big.data(), 1030), *std::max_element(big.begin(), big.end())) << isa_name(isa);
+  }
+}
+
 // Several queries against the same keys (the heads of a KV head): each query's scores and
 // value sums have exactly the bits of the one-query call, for any number of queries
 // (the kernels take 4 or 2 at a time, then the rest one by one).
