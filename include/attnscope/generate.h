@@ -2,6 +2,7 @@
 // with an observer attached throughout.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -24,16 +25,21 @@ struct GenerateOptions {
   bool final_step = false;
   // Called after each batch of the prompt with (tokens done, prompt tokens); may be null.
   std::function<void(int32_t done, int32_t total)> on_prefill_progress;
-  // Prompt tokens per call to Session::eval when on_prefill_progress is set.
+  // Prompt tokens per call to Session::eval when on_prefill_progress or cancel is set.
   int32_t prefill_step = 64;
+  // When it becomes true during the prompt, generation stops before the next call to
+  // Session::eval (StopReason::kCancelled, nothing generated; the session holds the
+  // prompt's first n_prompt_evaluated tokens). During decoding, stop through on_token.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
-enum class StopReason { kLength, kEndOfGeneration, kContextFull, kCallback };
+enum class StopReason { kLength, kEndOfGeneration, kContextFull, kCallback, kCancelled };
 const char* stop_reason_name(StopReason reason);
 
 struct GenerateResult {
   std::vector<int32_t> generated;  // sampled ids, in order
   StopReason stop_reason = StopReason::kLength;
+  int32_t n_prompt_evaluated = 0;  // the whole prompt unless cancelled during it
   double prefill_seconds = 0.0;
   double decode_seconds = 0.0;
 };

@@ -11,6 +11,7 @@ const char* stop_reason_name(StopReason reason) {
     case StopReason::kEndOfGeneration: return "end-of-generation";
     case StopReason::kContextFull: return "context-full";
     case StopReason::kCallback: return "stopped";
+    case StopReason::kCancelled: return "cancelled";
   }
   return "unknown";
 }
@@ -36,15 +37,21 @@ Result<GenerateResult> generate(Session& session, std::span<const int32_t> promp
 
   GenerateResult result;
   const auto t0 = Clock::now();
-  if (options.on_prefill_progress) {
-    const size_t step = static_cast<size_t>(std::max(1, options.prefill_step));
-    for (size_t done = 0; done < prompt.size(); done += step) {
-      const size_t n = std::min(step, prompt.size() - done);
-      ATTN_RETURN_IF_ERROR(session.eval(prompt.subspan(done, n), observer));
-      options.on_prefill_progress(static_cast<int32_t>(done + n), static_cast<int32_t>(prompt.size()));
+  // The prompt in steps when someone watches its progress or may cancel it.
+  const bool stepped = options.on_prefill_progress || options.cancel != nullptr;
+  const size_t step = stepped ? static_cast<size_t>(std::max(1, options.prefill_step)) : prompt.size();
+  for (size_t done = 0; done < prompt.size(); done += step) {
+    if (options.cancel != nullptr && options.cancel->load()) {
+      result.stop_reason = StopReason::kCancelled;
+      result.prefill_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+      return result;
     }
-  } else {
-    ATTN_RETURN_IF_ERROR(session.eval(prompt, observer));
+    const size_t n = std::min(step, prompt.size() - done);
+    ATTN_RETURN_IF_ERROR(session.eval(prompt.subspan(done, n), observer));
+    result.n_prompt_evaluated = static_cast<int32_t>(done + n);
+    if (options.on_prefill_progress) {
+      options.on_prefill_progress(result.n_prompt_evaluated, static_cast<int32_t>(prompt.size()));
+    }
   }
   const auto t1 = Clock::now();
   result.prefill_seconds = std::chrono::duration<double>(t1 - t0).count();

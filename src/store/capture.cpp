@@ -140,6 +140,7 @@ Result<CaptureResult> capture(const std::shared_ptr<const Model>& model,
   go.stop_at_end_of_generation = request.stop_at_end_of_generation;
   go.final_step = true;  // every token of the final sequence gets its own row
   go.prefill_step = std::max(1, request.session.n_batch);
+  go.cancel = request.cancel;  // stops the prompt between batches; decoding stops in on_token
   const auto t_prefill = Clock::now();
   auto t_decode = t_prefill;
   auto cancel_requested = [&] { return request.cancel != nullptr && request.cancel->load(); };
@@ -177,6 +178,7 @@ Result<CaptureResult> capture(const std::shared_ptr<const Model>& model,
   }
   ATTN_RETURN_IF_ERROR(token_status);
   ATTN_RETURN_IF_ERROR(writer->status());
+  if (result->stop_reason == StopReason::kCancelled) cancelled = true;  // during the prompt
   m.stop_reason = cancelled ? "cancelled" : stop_reason_name(result->stop_reason);
   m.timings.prefill_seconds = result->prefill_seconds;
   m.timings.decode_seconds = result->decode_seconds;

@@ -74,5 +74,66 @@ TEST(CaptureInterrupt, ACancelledCaptureStoresEveryRowItHandedToTheWriter) {
   }
 }
 
+// Ctrl-C during the prompt stops before the next prompt batch, instead of after the
+// whole prompt: the run holds the rows of the batches evaluated, equal to a whole
+// capture's, and says it is incomplete.
+TEST(CaptureInterrupt, ACancelDuringThePromptStopsAfterTheCurrentBatch) {
+  testing::TinyModelSpec spec;
+  spec.n_layers = 2;
+  spec.n_ctx = 256;
+  auto path = testing::write_tiny_model(spec, "capture-interrupt-prompt");
+  ASSERT_TRUE(path.ok()) << path.error().message;
+  auto model = Model::load(*path);
+  ASSERT_TRUE(model.ok()) << model.error().message;
+  auto identity = identify_model(**model);
+  ASSERT_TRUE(identity.ok()) << identity.error().message;
+
+  TempDir tmp;
+  CaptureRequest base;
+  base.token_ids = std::vector<int32_t>{};
+  for (int32_t i = 0; i < 150; ++i) base.token_ids->push_back(3 + (i * 53) % 250);
+  base.max_new_tokens = 4;
+  base.stop_at_end_of_generation = false;
+  base.session.n_threads = 2;
+  base.session.n_batch = 32;  // five prompt batches
+
+  CaptureRequest full = base;
+  full.run_dir = tmp.sub("full");
+  ASSERT_TRUE(capture(*model, *identity, full).ok());
+  auto ref = store::RunReader::open(full.run_dir);
+  ASSERT_TRUE(ref.ok()) << ref.error().message;
+
+  std::atomic<bool> cancel{false};
+  CaptureRequest req = base;
+  req.run_dir = tmp.sub("cancelled");
+  req.cancel = &cancel;
+  std::vector<int32_t> prompt_done;
+  bool decoded = false;
+  auto res = capture(*model, *identity, req, [&](const CaptureProgress& p) {
+    if (std::string_view(p.phase) == "decode") decoded = true;
+    if (std::string_view(p.phase) != "prefill") return;
+    prompt_done.push_back(p.done);
+    if (p.done == 64) cancel.store(true);  // during the third batch's turn
+  });
+  ASSERT_TRUE(res.ok()) << res.error().message;
+  EXPECT_TRUE(res->cancelled);
+  EXPECT_FALSE(decoded);
+  EXPECT_EQ(prompt_done, (std::vector<int32_t>{32, 64}));
+
+  auto r = store::RunReader::open(req.run_dir);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_FALSE((*r)->complete());
+  EXPECT_EQ((*r)->manifest().stop_reason, "cancelled");
+  ASSERT_EQ((*r)->n_rows(), 64);
+  for (int32_t l = 0; l < (*r)->n_layers(); ++l) {
+    for (int32_t h = 0; h < (*r)->n_heads(); ++h) {
+      auto got = (*r)->read(l, h, {0, 64}, {0, 64});
+      auto want = (*ref)->read(l, h, {0, 64}, {0, 64});
+      ASSERT_TRUE(got.ok() && want.ok());
+      ASSERT_EQ(*got, *want) << "layer " << l << " head " << h;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace attnscope
