@@ -88,7 +88,7 @@ void RunFlags::add_to(CLI::App& app) {
   app.add_flag("--f32-activations", f32_activations,
                "Matrix products with f32 activations for every weight type: slower, and the arithmetic of "
                "the reference implementations on dequantized weights (default: activations quantized to 8 bits "
-               "for quantized weights, as llama.cpp does)");
+               "for quantized weights and rounded to bf16 for BF16 weights, as llama.cpp does)");
 }
 
 SessionOptions RunFlags::session_options() const {

@@ -124,13 +124,15 @@ std::vector<float> activations(int64_t n_tokens, int64_t n_cols) {
   return x;
 }
 
-// The same values quantized in both int8 formats: (n_tokens, n_cols / 32) ActBlocks and
-// (n_tokens, n_cols / 256) ActBlockKs.
+// The same values in every activation format: (n_tokens, n_cols / 32) ActBlocks,
+// (n_tokens, n_cols / 256) ActBlockKs and (n_tokens, n_cols / 32) ActBF16s.
 struct Quantized {
   std::vector<quant::ActBlock> b32;
   std::vector<quant::ActBlockK> b256;
-  quant::QuantizedActs acts() const { return {b32.data(), b256.data()}; }
+  std::vector<quant::ActBF16> bf16;
+  quant::QuantizedActs acts() const { return {b32.data(), b256.data(), bf16.data()}; }
   const void* in(quant::ActFormat f) const {
+    if (f == quant::ActFormat::kBF16) return bf16.data();
     return f == quant::ActFormat::kBlock256 ? static_cast<const void*>(b256.data()) : b32.data();
   }
 };
@@ -140,6 +142,8 @@ Quantized quantized(const std::vector<float>& x, int64_t n_tokens, int64_t n_col
   q.b256.resize(static_cast<size_t>(n_tokens * n_cols / 256));
   quant::quantize_activations(x.data(), n_tokens, n_cols, q.b32.data());
   quant::quantize_activations(x.data(), n_tokens, n_cols, q.b256.data());
+  q.bf16.resize(static_cast<size_t>(n_tokens * n_cols / 32));
+  quant::quantize_activations(x.data(), n_tokens, n_cols, q.bf16.data());
   return q;
 }
 

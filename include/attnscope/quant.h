@@ -59,10 +59,19 @@ struct alignas(64) ActBlockK {
 };
 static_assert(sizeof(ActBlockK) == 320);
 
+// 32 consecutive activations rounded to bfloat16 (f32_to_bf16): what BF16 weights are
+// multiplied with, as llama.cpp does (the products of two bf16 values are exact in
+// float; AVX-512 BF16's vdpbf16ps adds them in pairs).
+struct ActBF16 {
+  uint16_t q[32];
+};
+static_assert(sizeof(ActBF16) == 64);
+
 enum class ActFormat : uint8_t {
   kNone = 0,      // no int8 kernel: the type takes f32 activations
   kBlock32 = 1,   // ActBlock
   kBlock256 = 2,  // ActBlockK
+  kBF16 = 3,      // ActBF16
 };
 
 // Quantizes n_tokens rows of n_cols activations into (n_tokens, n_cols / 32) ActBlocks,
@@ -70,6 +79,7 @@ enum class ActFormat : uint8_t {
 // Every instruction set gives the same bits.
 void quantize_activations(const float* x, int64_t n_tokens, int64_t n_cols, ActBlock* out);
 void quantize_activations(const float* x, int64_t n_tokens, int64_t n_cols, ActBlockK* out);
+void quantize_activations(const float* x, int64_t n_tokens, int64_t n_cols, ActBF16* out);
 
 struct Kernels {
   GgmlType type;
@@ -83,8 +93,9 @@ struct Kernels {
   // The activation format dot_q8 reads; kNone (and null dot_q8) for types that only
   // have the f32 path. Neither depends on the instruction set.
   ActFormat act;
-  // sum_i dequant(row)[i] * x[i] with x quantized: n / 32 ActBlocks or n / 256
-  // ActBlockKs (per `act`). Integer products, then float.
+  // sum_i dequant(row)[i] * x[i] with x quantized: n / 32 ActBlocks, n / 256 ActBlockKs
+  // or n / 32 ActBF16s (per `act`). Integer products, then float (BF16: exact float
+  // products, float sums).
   float (*dot_q8)(const void* row, const void* x, int64_t n);
   // dot_q8 of one row with 4 tokens at once (token t's blocks start x_stride blocks
   // after token t - 1's), sharing the unpacking of the weights; out[t] has the same
@@ -186,6 +197,7 @@ void matmul_rows(const Matrix& w, const float* x, int64_t n_tokens, float* y,
 struct QuantizedActs {
   const ActBlock* b32 = nullptr;    // (n_tokens, n_cols / 32)
   const ActBlockK* b256 = nullptr;  // (n_tokens, n_cols / 256)
+  const ActBF16* bf16 = nullptr;    // (n_tokens, n_cols / 32)
 };
 
 // The same with quantized activations, in the format kernels(w.type)->act. Requires
@@ -208,5 +220,6 @@ uint16_t f32_to_f16(float f);  // round to nearest even
 // instruction set (F16C where present): the store's f16 encoding.
 void f32_to_f16_row(const float* x, int64_t n, void* out);
 float bf16_to_f32(uint16_t h);
+uint16_t f32_to_bf16(float f);  // round to nearest even; NaN stays a (quiet) NaN
 
 }  // namespace attnscope::quant

@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 
 #include "model/attention.h"
@@ -17,6 +18,16 @@ namespace attnscope {
 
 // Activations of one batch. Sized for the largest batch seen so far and kept, so that
 // decoding token by token allocates nothing.
+namespace {
+// A matrix product's input in the formats its matrices' kernels read (quant.h), each
+// (n, max(n_embd, n_ff, n_attn) / block size).
+struct ActBuffers {
+  std::vector<quant::ActBlock> b32;    // legacy formats, Q8_0
+  std::vector<quant::ActBlockK> b256;  // K-quants, IQ4_XS
+  std::vector<quant::ActBF16> bf16;    // BF16
+};
+}  // namespace
+
 struct Session::Buffers {
   std::vector<float> x;      // (n, n_embd) residual stream
   std::vector<float> xn;     // (n, n_embd) normed input
@@ -29,8 +40,7 @@ struct Session::Buffers {
   std::vector<float> up;     // (n, n_ff)
   std::vector<float> probs;  // (n_heads, q_chunk, n_keys)
   std::vector<float> rope_cos, rope_sin;  // (n, n_rot / 2) angles of each position
-  std::vector<quant::ActBlock> xq;        // (n, max(n_embd, n_ff, n_attn) / 32) quantized input
-  std::vector<quant::ActBlockK> xk;       // (n, max(n_embd, n_ff, n_attn) / 256) the same for K-quants
+  ActBuffers acts;                        // the normed input or attention output, quantized
 };
 
 namespace {
@@ -53,7 +63,7 @@ struct Product {
 // x (n, n_cols) into out (n, n_cols / block size), tokens split across the pool.
 template <typename Block>
 void quantize(const float* x, int64_t n, int64_t n_cols, std::vector<Block>& out, ThreadPool* pool) {
-  constexpr int64_t block = sizeof(Block::q);  // values per block
+  constexpr int64_t block = std::extent_v<decltype(Block::q)>;  // values per block
   Block* q = sized(out, n * (n_cols / block));
   if (n < 8) return quant::quantize_activations(x, n, n_cols, q);
   pool->parallel_for(n, [&](int64_t begin, int64_t end) {
@@ -62,24 +72,29 @@ void quantize(const float* x, int64_t n, int64_t n_cols, std::vector<Block>& out
 }
 
 void project(std::initializer_list<Product> products, const float* x, int64_t n, Activations activations,
-             std::vector<quant::ActBlock>& xq32, std::vector<quant::ActBlockK>& xq256, ThreadPool* pool) {
+             ActBuffers& buffers, ThreadPool* pool) {
   const int64_t n_cols = products.begin()->w->n_cols;
-  bool need32 = false, need256 = false;
+  bool need32 = false, need256 = false, need_bf16 = false;
   if (activations == Activations::kInt8) {
     for (const Product& p : products) {
       const quant::ActFormat f = quant::kernels(p.w->type)->act;
       need32 = need32 || (f == quant::ActFormat::kBlock32 && n_cols % 32 == 0);
       need256 = need256 || (f == quant::ActFormat::kBlock256 && n_cols % 256 == 0);
+      need_bf16 = need_bf16 || (f == quant::ActFormat::kBF16 && n_cols % 32 == 0);
     }
   }
   quant::QuantizedActs xq;
   if (need32) {
-    quantize(x, n, n_cols, xq32, pool);
-    xq.b32 = xq32.data();
+    quantize(x, n, n_cols, buffers.b32, pool);
+    xq.b32 = buffers.b32.data();
   }
   if (need256) {
-    quantize(x, n, n_cols, xq256, pool);
-    xq.b256 = xq256.data();
+    quantize(x, n, n_cols, buffers.b256, pool);
+    xq.b256 = buffers.b256.data();
+  }
+  if (need_bf16) {
+    quantize(x, n, n_cols, buffers.bf16, pool);
+    xq.bf16 = buffers.bf16.data();
   }
   // One parallel_for over the rows of all the matrices: fewer hand-offs per layer. The
   // rows go out in whole panels of 16 (the packed GEMM's unit; a cut panel would be
@@ -97,7 +112,8 @@ void project(std::initializer_list<Product> products, const float* x, int64_t n,
       if (lo >= hi) continue;
       const quant::ActFormat f = quant::kernels(p.w->type)->act;
       if ((f == quant::ActFormat::kBlock32 && xq.b32 != nullptr) ||
-          (f == quant::ActFormat::kBlock256 && xq.b256 != nullptr)) {
+          (f == quant::ActFormat::kBlock256 && xq.b256 != nullptr) ||
+          (f == quant::ActFormat::kBF16 && xq.bf16 != nullptr)) {
         quant::matmul_rows_q8(*p.w, xq, n, p.y, lo, hi);
       } else {
         quant::matmul_rows(*p.w, x, n, p.y, lo, hi);
@@ -263,7 +279,7 @@ Status Session::eval_batch(std::span<const int32_t> tokens, Observer* observer, 
     for (int64_t t = 0; t < n; ++t) {
       model::rms_norm(x + t * n_embd, L.attn_norm.data(), n_embd, c.norm_eps, xn + t * n_embd);
     }
-    project({{&L.wq, q}, {&L.wk, k}, {&L.wv, v}}, xn, n, act, B.xq, B.xk, pool);
+    project({{&L.wq, q}, {&L.wk, k}, {&L.wv, v}}, xn, n, act, B.acts, pool);
     add_bias(q, L.bq, n);
     add_bias(k, L.bk, n);
     add_bias(v, L.bv, n);
@@ -292,18 +308,18 @@ Status Session::eval_batch(std::span<const int32_t> tokens, Observer* observer, 
                                            .n_tokens = static_cast<int32_t>(n), .q = q,
                                            .k = k_cache, .v = v_cache, .q_chunk = options_.q_chunk},
                      attn, &B.probs, observer, pool);
-    project({{&L.wo, proj}}, attn, n, act, B.xq, B.xk, pool);
+    project({{&L.wo, proj}}, attn, n, act, B.acts, pool);
     for (int64_t i = 0; i < n * n_embd; ++i) x[i] += proj[i];
 
     // Feed-forward block (SwiGLU).
     for (int64_t t = 0; t < n; ++t) {
       model::rms_norm(x + t * n_embd, L.ffn_norm.data(), n_embd, c.norm_eps, xn + t * n_embd);
     }
-    project({{&L.w_gate, gate}, {&L.w_up, up}}, xn, n, act, B.xq, B.xk, pool);
+    project({{&L.w_gate, gate}, {&L.w_up, up}}, xn, n, act, B.acts, pool);
     pool->parallel_for(n, [&](int64_t begin, int64_t end) {
       quant::swiglu(gate + begin * c.n_ff, up + begin * c.n_ff, (end - begin) * c.n_ff);
     });
-    project({{&L.w_down, proj}}, gate, n, act, B.xq, B.xk, pool);
+    project({{&L.w_down, proj}}, gate, n, act, B.acts, pool);
     for (int64_t i = 0; i < n * n_embd; ++i) x[i] += proj[i];
     emit_residual(l + 1, x);
   }
@@ -316,7 +332,7 @@ Status Session::eval_batch(std::span<const int32_t> tokens, Observer* observer, 
   }
   emit_residual(c.n_layers + 1, xn);
   logits_.resize(static_cast<size_t>(n_out * c.n_vocab));  // (n_out, n_vocab)
-  project({{&w.output, logits_.data()}}, xn + first_out * n_embd, n_out, act, B.xq, B.xk, pool);
+  project({{&w.output, logits_.data()}}, xn + first_out * n_embd, n_out, act, B.acts, pool);
   if (c.final_softcap > 0.0f) {
     for (float& z : logits_) z = c.final_softcap * std::tanh(z / c.final_softcap);
   }

@@ -254,4 +254,21 @@ ATTN_Q8K_REF(q6_k, BlockQ6_K)
 ATTN_Q8K_REF(iq4_xs, BlockIQ4_XS)
 #undef ATTN_Q8K_REF
 
+// BF16 weights with bf16 activations: every product of two bf16 values is exact in
+// float; they are added in float, block of 32 by block.
+float dot_bf16_bf16_ref(const void* row, const ActBF16* x, int64_t n) {
+  const auto* w = static_cast<const uint8_t*>(row);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / 32; ++b) {
+    float block = 0.0f;
+    for (int i = 0; i < 32; ++i) {
+      uint16_t wi;
+      std::memcpy(&wi, w + 2 * (32 * b + i), 2);
+      block += bf16_to_f32_inline(wi) * bf16_to_f32_inline(x[b].q[i]);
+    }
+    sum += block;
+  }
+  return sum;
+}
+
 }  // namespace attnscope::quant::detail

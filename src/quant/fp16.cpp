@@ -47,4 +47,6 @@ uint16_t f32_to_f16(float f) {
 
 float bf16_to_f32(uint16_t h) { return detail::bf16_to_f32_inline(h); }
 
+uint16_t f32_to_bf16(float f) { return detail::f32_to_bf16_inline(f); }
+
 }  // namespace attnscope::quant

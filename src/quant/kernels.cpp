@@ -89,7 +89,8 @@ template <typename Act, float (*Dot)(const void*, const Act*, int64_t)>
 void four(const void* row, const void* x, int64_t x_stride, int64_t n, float* out) {
   for (int t = 0; t < 4; ++t) out[t] = Dot(row, static_cast<const Act*>(x) + t * x_stride, n);
 }
-constexpr ActFormat kNo = ActFormat::kNone, k32 = ActFormat::kBlock32, k256 = ActFormat::kBlock256;
+constexpr ActFormat kNo = ActFormat::kNone, k32 = ActFormat::kBlock32, k256 = ActFormat::kBlock256,
+                    kBf = ActFormat::kBF16;
 }  // namespace
 
 const IsaKernels& scalar_kernels() {
@@ -97,7 +98,7 @@ const IsaKernels& scalar_kernels() {
       {{
           {GgmlType::F32, dequantize_f32, dot_f32, kNo, nullptr, nullptr},
           {GgmlType::F16, dequantize_f16, dot_f16, kNo, nullptr, nullptr},
-          {GgmlType::BF16, dequantize_bf16, dot_bf16, kNo, nullptr, nullptr},
+          {GgmlType::BF16, dequantize_bf16, dot_bf16, kBf, one<ActBF16, dot_bf16_bf16_ref>, four<ActBF16, dot_bf16_bf16_ref>},
           {GgmlType::Q8_0, dequantize_q8_0, dot_q8_0, k32, one<ActBlock, dot_q8_q8_0_ref>, four<ActBlock, dot_q8_q8_0_ref>},
           {GgmlType::Q4_0, dequantize_q4_0, dot_q4_0, k32, one<ActBlock, dot_q8_q4_0_ref>, four<ActBlock, dot_q8_q4_0_ref>},
           {GgmlType::Q4_1, dequantize_q4_1, dot_q4_1, k32, one<ActBlock, dot_q8_q4_1_ref>, four<ActBlock, dot_q8_q4_1_ref>},
@@ -257,6 +258,14 @@ void quantize_activations(const float* x, int64_t n_tokens, int64_t n_cols, ActB
   for (int64_t t = 0; t < n_tokens; ++t) {
     for (int64_t b = 0; b < n_blocks; ++b) quantize(x + t * n_cols + 32 * b, out + t * n_blocks + b);
   }
+}
+
+// Not dispatched: the rounding is integer arithmetic that the compiler vectorizes, and a
+// tiny fraction of the products' cost.
+void quantize_activations(const float* x, int64_t n_tokens, int64_t n_cols, ActBF16* out) {
+  if (n_cols % 32 != 0) return;
+  auto* q = reinterpret_cast<uint16_t*>(out);  // (n_tokens, n_cols): an ActBF16 is 32 values
+  for (int64_t i = 0; i < n_tokens * n_cols; ++i) q[i] = detail::f32_to_bf16_inline(x[i]);
 }
 
 void quantize_activations(const float* x, int64_t n_tokens, int64_t n_cols, ActBlockK* out) {

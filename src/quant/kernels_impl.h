@@ -54,6 +54,14 @@ inline float bf16_to_f32_inline(uint16_t h) {
   return std::bit_cast<float>(static_cast<uint32_t>(h) << 16);
 }
 
+// Round to nearest even on the 16 dropped bits; a carry correctly bumps the exponent (up
+// to infinity beyond bf16's range). A NaN stays a NaN, made quiet.
+inline uint16_t f32_to_bf16_inline(float f) {
+  const uint32_t a = std::bit_cast<uint32_t>(f);
+  if ((a & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((a >> 16) | 0x40u);
+  return static_cast<uint16_t>((a + 0x7FFFu + ((a >> 16) & 1u)) >> 16);
+}
+
 class Acc8 {
  public:
   // Adds sum_i w[i] * x[i]. Calls may be chained; every call but the last must have

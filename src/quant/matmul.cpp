@@ -116,6 +116,10 @@ void matmul_rows_q8(const Matrix& w, const QuantizedActs& xq, int64_t n_tokens, 
     x = xq.b256;
     act_n = 256;
     act_bytes = sizeof(ActBlockK);
+  } else if (k->act == ActFormat::kBF16) {
+    x = xq.bf16;
+    act_n = 32;
+    act_bytes = sizeof(ActBF16);
   }
   if (x == nullptr || w.n_cols % block != 0 || w.n_cols % act_n != 0) return;
   const int64_t x_stride = w.n_cols / act_n;

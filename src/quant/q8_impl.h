@@ -50,6 +50,7 @@ const IsaKernels& active_kernels();
 // ---- scalar references (dot_q8_ref.cpp, kernels.cpp) ----------------------------------
 void quantize_act_block_ref(const float* x, ActBlock* out);
 void quantize_act_block_k_ref(const float* x, ActBlockK* out);
+float dot_bf16_bf16_ref(const void* row, const ActBF16* x, int64_t n);
 float dot_dense_ref(const float* a, const float* b, int64_t n);
 void axpy_ref(float a, const float* x, float* y, int64_t n);
 void attn_scores_ref(const float* q, int64_t q_stride, int64_t n_q, const float* k, int64_t k_stride, int64_t n_keys,

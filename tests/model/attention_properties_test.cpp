@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <iostream>
 #include <string>
 
 #include "attnscope/model.h"
@@ -203,6 +204,54 @@ TEST(AttentionProperties, PackedQ8_0GivesTheSameBitsForAnyBatchingAndThreads) {
       ASSERT_EQ(other->last_logits, whole.last_logits);
     }
   }
+}
+
+// BF16 weights multiply bf16-rounded activations (vdpbf16ps where the CPU has AVX-512
+// BF16): the same bits for any batching and threads, and close to the exact f32 path
+// (--f32-activations), which rounds nothing.
+TEST(AttentionProperties, Bf16WeightsWithBf16ActivationsAreBatchInvariantAndCloseToF32) {
+  TinyModelSpec spec;
+  spec.own_output = true;
+  spec.weight_scale = 0.2f;  // softer attention than the default's near one-hot rows
+  for (int l = 0; l < spec.n_layers; ++l) {
+    for (const char* t : {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"}) {
+      spec.tensor_types["blk." + std::to_string(l) + "." + t + ".weight"] = 30;  // BF16
+    }
+  }
+  spec.tensor_types["output.weight"] = 30;
+  auto model = load(spec, "prop_bf16");
+  ASSERT_TRUE(model);
+  const auto ids = some_tokens(23);
+  Capture whole = run(model, ids, SessionOptions{.n_threads = 1, .n_batch = 64, .q_chunk = 64});
+  Capture batched = run(model, ids, SessionOptions{.n_threads = 2, .n_batch = 5, .q_chunk = 3});
+  Capture one_by_one = run(model, ids, SessionOptions{.n_threads = 3}, /*step=*/1);
+  Capture exact = run(model, ids, SessionOptions{.n_threads = 2, .activations = Activations::kF32});
+  for (float z : whole.last_logits) ASSERT_TRUE(std::isfinite(z));
+  double max_diff = 0;
+  for (int32_t l = 0; l < 2; ++l) {
+    for (int32_t h = 0; h < 4; ++h) {
+      for (int32_t i = 0; i < 23; ++i) {
+        for (int32_t j = 0; j <= i; ++j) {
+          const float p = whole.attn->at(l, h, i, j);
+          ASSERT_EQ(batched.attn->at(l, h, i, j), p);
+          ASSERT_EQ(one_by_one.attn->at(l, h, i, j), p);
+          max_diff = std::max(max_diff, std::fabs(double{p} - exact.attn->at(l, h, i, j)));
+        }
+      }
+    }
+  }
+  ASSERT_EQ(batched.last_logits, whole.last_logits);
+  ASSERT_EQ(one_by_one.last_logits, whole.last_logits);
+  // bf16 keeps 8 significant bits (relative rounding error <= 2^-9 per activation).
+  EXPECT_GT(max_diff, 0.0) << "the int8 session did not round the activations";
+  EXPECT_LT(max_diff, 1e-2);
+  std::cout << "bf16 activations vs f32: attention max abs " << max_diff << "\n";
+  double logit_diff = 0, logit_mag = 0;
+  for (size_t i = 0; i < whole.last_logits.size(); ++i) {
+    logit_diff = std::max(logit_diff, std::fabs(double{whole.last_logits[i]} - exact.last_logits[i]));
+    logit_mag = std::max(logit_mag, std::fabs(double{exact.last_logits[i]}));
+  }
+  EXPECT_LT(logit_diff, 2e-2 * logit_mag);
 }
 
 }  // namespace

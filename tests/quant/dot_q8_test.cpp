@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cfloat>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -172,6 +173,82 @@ TEST(ActivationQuantization, EveryInstructionSetGivesTheSameBits) {
     for (size_t b = 0; b < got_k.size(); ++b) table(isa)->quantize_block_k(x.data() + 256 * b, &got_k[b]);
     for (size_t b = 0; b < got_k.size(); ++b) {
       ASSERT_EQ(std::memcmp(&got_k[b], &ref_k[b], sizeof(ActBlockK)), 0) << isa_name(isa) << " K block " << b;
+    }
+  }
+}
+
+// f32 -> bf16 by its definition: the nearer of the two bf16 values around x (x's upper
+// half, and that plus one), the even one on a tie; NaN stays NaN, infinities stay.
+TEST(Bf16Activations, RoundToNearestEven) {
+  std::mt19937 rng(17);
+  std::vector<float> xs = {0.0f, -0.0f, 1.0f, -1.5f, INFINITY, -INFINITY, FLT_MAX, -FLT_MAX, FLT_MIN,
+                           1e-40f, -1e-42f, std::bit_cast<float>(0x3F808000u), std::bit_cast<float>(0x3F818000u),
+                           std::bit_cast<float>(0x3F80FFFFu), std::bit_cast<float>(0x7F7F8000u)};
+  for (int i = 0; i < 100000; ++i) xs.push_back(std::bit_cast<float>(static_cast<uint32_t>(rng())));
+  for (float x : xs) {
+    const uint16_t got = f32_to_bf16(x);
+    if (std::isnan(x)) {
+      EXPECT_TRUE(std::isnan(bf16_to_f32(got)));
+      continue;
+    }
+    const uint32_t bits = std::bit_cast<uint32_t>(x);
+    const auto lo = static_cast<uint16_t>(bits >> 16);
+    const auto hi = static_cast<uint16_t>(lo + 1);  // the next value away from zero (or inf)
+    const double d_lo = std::fabs(double{x} - bf16_to_f32(lo));
+    const double d_hi = std::isinf(bf16_to_f32(hi)) && !std::isinf(x)
+                            ? std::ldexp(1.0, 128) - std::fabs(double{x})  // 2^128: rounding up overflows
+                            : std::fabs(double{x} - bf16_to_f32(hi));
+    const uint16_t want = (bits & 0xFFFFu) == 0 ? lo : d_lo < d_hi ? lo : d_hi < d_lo ? hi : (lo & 1u) ? hi : lo;
+    ASSERT_EQ(got, want) << std::hexfloat << x;
+  }
+  // The activation rows are the same conversion, 32 per block; a row that is not whole
+  // blocks writes nothing.
+  std::vector<float> x(64 * 3);
+  for (auto& v : x) v = std::bit_cast<float>(static_cast<uint32_t>(rng()) & 0xBFFFFFFFu);  // no NaN / inf
+  std::vector<ActBF16> q(6);
+  quantize_activations(x.data(), 3, 64, q.data());
+  for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(q[i / 32].q[i % 32], f32_to_bf16(x[i])) << i;
+  std::vector<ActBF16> untouched(2);
+  std::memset(untouched.data(), 0x5A, sizeof(ActBF16) * 2);
+  quantize_activations(x.data(), 1, 40, untouched.data());
+  for (const ActBF16& b : untouched) {
+    for (uint16_t v : b.q) EXPECT_EQ(v, 0x5A5A);
+  }
+}
+
+// BF16 weights read bf16 activations on every instruction set (vdpbf16ps where the CPU
+// has AVX-512 BF16): the products of bf16 values are exact, so every kernel is within
+// float rounding of the exact sum; four tokens at once give the one-token bits.
+TEST(Bf16Activations, EveryKernelMatchesTheExactSum) {
+  std::mt19937 rng(23);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (Isa isa : available_isas()) {
+    const Kernels* k = kernels(id(GgmlType::BF16), isa);
+    ASSERT_NE(k, nullptr);
+    ASSERT_EQ(k->act, ActFormat::kBF16) << isa_name(isa);
+    ASSERT_NE(k->dot_q8, nullptr);
+    for (int64_t n : {32, 96, 2048, 14336}) {
+      std::vector<uint16_t> w(static_cast<size_t>(n));
+      std::vector<float> x(static_cast<size_t>(n) * 4);
+      for (auto& v : w) v = f32_to_bf16(normal(rng));
+      for (auto& v : x) v = normal(rng);
+      std::vector<ActBF16> xq(static_cast<size_t>(n / 32) * 4);
+      quantize_activations(x.data(), 4, n, xq.data());
+      float four[4];
+      k->dot_q8_x4(w.data(), xq.data(), n / 32, n, four);
+      for (int t = 0; t < 4; ++t) {
+        const ActBF16* xt = xq.data() + t * (n / 32);
+        double exact = 0, mag = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          const double p = double{bf16_to_f32(w[static_cast<size_t>(i)])} * bf16_to_f32(xt[i / 32].q[i % 32]);
+          exact += p;
+          mag += std::fabs(p);
+        }
+        const float got = k->dot_q8(w.data(), xt, n);
+        EXPECT_NEAR(got, exact, 2e-6 * mag) << isa_name(isa) << " n=" << n;
+        EXPECT_NEAR(detail::dot_bf16_bf16_ref(w.data(), xt, n), exact, 2e-6 * mag) << "reference n=" << n;
+        EXPECT_EQ(four[t], got) << isa_name(isa) << " n=" << n << " token " << t;
+      }
     }
   }
 }

@@ -7,6 +7,7 @@
 
 #include "attnscope/ggml_type.h"
 #include "attnscope/gguf_writer.h"
+#include "attnscope/quant.h"
 
 namespace attnscope::testing {
 namespace {
@@ -112,6 +113,11 @@ Result<std::vector<uint8_t>> build_tiny_model(const TinyModelSpec& s) {
       for (size_t i = 0; i < bytes / 4; ++i) {
         const float v = t.is_norm ? 1.0f + 0.1f * normal(rng) : normal(rng);
         std::memcpy(data.data() + i * 4, &v, 4);
+      }
+    } else if (type == 30) {  // BF16: the same distribution, rounded
+      for (size_t i = 0; i < bytes / 2; ++i) {
+        const uint16_t v = quant::f32_to_bf16(t.is_norm ? 1.0f + 0.1f * normal(rng) : normal(rng));
+        std::memcpy(data.data() + i * 2, &v, 2);
       }
     } else {
       for (auto& byte : data) byte = static_cast<uint8_t>(rng());

@@ -27,7 +27,8 @@ struct TinyModelSpec {
   uint64_t seed = 1;
   std::set<std::string> omit_keys;     // metadata keys left out
   std::set<std::string> omit_tensors;  // tensors left out
-  // tensor -> ggml type, random bytes of that type (Q8_0: random values, block scales 2^-6)
+  // tensor -> ggml type, random bytes of that type (Q8_0: random values, block scales 2^-6;
+  // BF16: the F32 weights' distribution, rounded)
   std::map<std::string, uint32_t> tensor_types;
   std::map<std::string, std::vector<uint64_t>> tensor_shapes;  // tensor -> ne override
 };
