@@ -74,8 +74,9 @@ nlohmann::json describe(const gguf::File& file, const std::string& path) {
     j["tokenizer_error"] = tok.error().message;
   }
   // What this machine will run the model with (ATTNSCOPE_CPU can lower it).
-  j["kernels"] = fmt::format("{} (this CPU supports {})", quant::isa_name(quant::cpu_isa()),
-                             quant::isa_name(quant::detected_isa()));
+  j["kernels"] = fmt::format("{} (this CPU supports {}{})", quant::isa_name(quant::cpu_isa()),
+                             quant::isa_name(quant::detected_isa()),
+                             quant::cpu_has_avx512_bf16() ? ", with AVX-512 BF16" : "");
   return j;
 }
 

@@ -113,7 +113,7 @@ print(f"Machine: {machine}; attnscope detected ISA: {context.get('attnscope_dete
       f"CPU scaling {'on' if context.get('cpu_scaling_enabled') else 'off'}; one thread.")
 print()
 print("Decode (one token): GB/s of weights read by `Kernels::dot` (f32 activations) and "
-      "`dot_q8` (int8 activations; — where the type has no int8 kernel).")
+      "`dot_q8` (int8 activations, bf16 for BF16 weights; — where the type has no such kernel).")
 print()
 hdr = ["type", "ISA"] + [f"{path} {s}" for s in dot_shapes for path in ("f32", "int8")]
 print("| " + " | ".join(hdr) + " |")
@@ -128,8 +128,9 @@ for t in types:
             print(f"| {t} | {i} | " + " | ".join(cells) + " |")
 print()
 print("Prefill: GFLOP/s of the engine's matmul (`matmul_rows_q8` with int8 activations for "
-      "the types that have it, `matmul_rows` with f32 activations otherwise; the last column: "
-      "`matmul_rows` for the int8 types, as `--f32-activations` does), first 256 rows of each shape.")
+      "the types that have it, bf16 for BF16, `matmul_rows` with f32 activations otherwise; the "
+      "last column: `matmul_rows` for the other types, as `--f32-activations` does), first 256 "
+      "rows of each shape.")
 print()
 hdr = ["type", "ISA", "path"] + [f"{n} tok {s}" for s in mm_shapes for n in tokens]
 last = (max(tokens), mm_shapes[0]) if tokens and mm_shapes else None
@@ -145,7 +146,8 @@ for t in types:
         if last:
             cells.append(f(med.get(("matmul", t, i, "f32", last[0], last[1]))) if has_q8 else "—")
         if any(c != "—" for c in cells):
-            print(f"| {t} | {i} | {'int8' if has_q8 else 'f32'} | " + " | ".join(cells) + " |")
+            label = ("bf16" if t == "BF16" else "int8") if has_q8 else "f32"
+            print(f"| {t} | {i} | {label} | " + " | ".join(cells) + " |")
 q = [(k, v) for k, v in med.items() if k[0] == "quantize"]
 if q:
     print()

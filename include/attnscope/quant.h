@@ -109,6 +109,9 @@ const Kernels* kernels(uint32_t type_id);
 // The same for an explicit instruction set (tests and benchmarks); nullptr also when
 // this CPU cannot run `isa`.
 const Kernels* kernels(uint32_t type_id, Isa isa);
+// Whether the CPU has AVX-512 BF16 (vdpbf16ps), which the AVX-512 kernels use for BF16
+// weights (otherwise they widen bf16 to float).
+bool cpu_has_avx512_bf16();
 
 // Dense f32 vector kernels of cpu_isa() (attention scores and value sums).
 float dot_f32(const float* a, const float* b, int64_t n);

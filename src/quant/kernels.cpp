@@ -179,6 +179,18 @@ Isa detected_isa() {
   return isa;
 }
 
+bool cpu_has_avx512_bf16() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16") != 0;
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
 Result<Isa> parse_isa(const std::string& name) {
   Isa isa;
   if (name == "scalar") {

@@ -16,7 +16,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
+#include <iostream>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "attnscope/quant.h"
@@ -73,7 +76,16 @@ Case random_case(GgmlType t, int64_t n_rows, int64_t n, std::mt19937& rng) {
 }
 
 TEST(Isa, DetectionAndParsing) {
-  std::cout << "detected: " << isa_name(detected_isa()) << ", in use: " << isa_name(cpu_isa()) << "\n";
+  std::cout << "detected: " << isa_name(detected_isa()) << ", in use: " << isa_name(cpu_isa())
+            << ", AVX-512 BF16: " << (cpu_has_avx512_bf16() ? "yes" : "no") << "\n";
+  // The kernel's view of the CPU as the independent reference.
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    EXPECT_EQ(cpu_has_avx512_bf16(), (line + " ").find(" avx512_bf16 ") != std::string::npos) << line;
+    break;
+  }
   EXPECT_LE(static_cast<int>(cpu_isa()), static_cast<int>(detected_isa()));
   ASSERT_TRUE(parse_isa("scalar").ok());
   EXPECT_EQ(*parse_isa("scalar"), Isa::kScalar);
