@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test suite: a Release build and an AddressSanitizer + UndefinedBehaviorSanitizer
-# build, each running every GoogleTest binary through ctest (the Release tests run twice:
-# with the best kernels this CPU has, and with ATTNSCOPE_CPU=scalar, the portable
-# reference kernels, as on a CPU without AVX2); then the viewer's tests with
+# build, each running every GoogleTest binary through ctest (the Release tests run with
+# the best kernels this CPU has, with ATTNSCOPE_CPU=scalar, the portable reference
+# kernels, as on a CPU without AVX2, and, on an AVX-512 CPU, with ATTNSCOPE_CPU=avx2, so
+# that the fixtures check every dispatch path); then the viewer's tests with
 # node: the unit tests (tests/web/unit) and the browser tests (tests/web/e2e: Debian's
 # chromium driven by playwright-core from package.json, against the Release build's CLI).
 # Tests that need the reference fixtures read ATTNSCOPE_FIXTURES (default:
@@ -31,6 +32,10 @@ run_suite() {  # name build-dir cmake-args...
 run_suite release build -DCMAKE_BUILD_TYPE=Release
 echo "test: [release, scalar kernels] running with ATTNSCOPE_CPU=scalar"
 ATTNSCOPE_CPU=scalar ctest --test-dir build -j"$jobs" --output-on-failure
+if grep -qw avx512_vnni /proc/cpuinfo 2>/dev/null && grep -qw avx2 /proc/cpuinfo; then
+  echo "test: [release, AVX2 kernels] running with ATTNSCOPE_CPU=avx2"
+  ATTNSCOPE_CPU=avx2 ctest --test-dir build -j"$jobs" --output-on-failure
+fi
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite sanitizers build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATTNSCOPE_SANITIZE=ON
 echo "test: C++ suites passed"
