@@ -16,8 +16,6 @@
 
 namespace attnscope {
 
-// Activations of one batch. Sized for the largest batch seen so far and kept, so that
-// decoding token by token allocates nothing.
 namespace {
 // A matrix product's input in the formats its matrices' kernels read (quant.h), each
 // (n, max(n_embd, n_ff, n_attn) / block size).
@@ -28,6 +26,8 @@ struct ActBuffers {
 };
 }  // namespace
 
+// Activations of one batch. Sized for the largest batch seen so far and kept, so that
+// decoding token by token allocates nothing.
 struct Session::Buffers {
   std::vector<float> x;      // (n, n_embd) residual stream
   std::vector<float> xn;     // (n, n_embd) normed input
