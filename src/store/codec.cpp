@@ -124,31 +124,64 @@ void decode_values(Precision p, const uint8_t* raw, uint64_t first, uint64_t n, 
 Encoder::Encoder(int level) : cctx_(ZSTD_createCCtx()), level_(level) {}
 Encoder::~Encoder() { ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(cctx_)); }
 
+// Appends one zstd frame of `in` to out; returns its size (0 on a zstd error).
+size_t Encoder::compress(std::span<const uint8_t> in, std::vector<uint8_t>* out) {
+  const size_t at = out->size();
+  out->resize(at + ZSTD_compressBound(in.size()));
+  const size_t n = ZSTD_compressCCtx(static_cast<ZSTD_CCtx*>(cctx_), out->data() + at, out->size() - at, in.data(),
+                                     in.size(), level_);
+  out->resize(ZSTD_isError(n) ? at : at + n);
+  return ZSTD_isError(n) ? 0 : n;
+}
+
+// A plane whose first kProbeBytes do not shrink by a tenth is stored raw: the low
+// mantissa bytes of spread-out probabilities are noise, and compressing them cost about
+// a third of the writer's time for nothing (bench/store_bench.cpp).
+constexpr size_t kProbeBytes = 4096;
+
 Result<Codec> Encoder::encode(Precision p, std::span<const uint8_t> raw, std::vector<uint8_t>* out) {
   const size_t width = dtype_size(p);
-  std::span<const uint8_t> input = raw;
-  Codec codec = Codec::kZstd;
-  if (width > 1) {
-    shuffled_.resize(raw.size());
-    shuffle(raw.data(), raw.size() / width, width, shuffled_.data());
-    input = shuffled_;
-    codec = Codec::kZstdShuffle;
-  }
   const size_t at = out->size();
-  out->resize(at + ZSTD_compressBound(input.size()));
-  const size_t n = ZSTD_compressCCtx(static_cast<ZSTD_CCtx*>(cctx_), out->data() + at,
-                                     out->size() - at, input.data(), input.size(), level_);
-  if (ZSTD_isError(n)) {
-    out->resize(at);
-    return make_error("zstd compression failed: {}", ZSTD_getErrorName(n));
-  }
-  if (n >= raw.size()) {  // incompressible: store as is
+  const auto store_raw = [&] {
     out->resize(at);
     out->insert(out->end(), raw.begin(), raw.end());
     return Codec::kRaw;
+  };
+  if (width == 1) {
+    const size_t n = compress(raw, out);
+    if (n == 0) return make_error("zstd compression failed");
+    return n >= raw.size() ? store_raw() : Codec::kZstd;
   }
-  out->resize(at + n);
-  return codec;
+  // Byte planes: a header of plane sizes, then the planes.
+  const size_t n = raw.size() / width;
+  shuffled_.resize(raw.size());
+  shuffle(raw.data(), n, width, shuffled_.data());
+  out->resize(at + 4 * width);
+  for (size_t b = 0; b < width; ++b) {
+    const std::span<const uint8_t> plane(shuffled_.data() + b * n, n);
+    size_t size = n;  // raw unless zstd shrinks it
+    const bool exponent = b + 1 == width;  // the top byte: sign and exponent bits
+    bool try_zstd = exponent || n <= kProbeBytes;
+    if (!try_zstd) {
+      const size_t probe = compress(plane.first(kProbeBytes), &probe_);
+      probe_.clear();
+      try_zstd = probe != 0 && probe * 10 < kProbeBytes * 9;
+    }
+    const size_t plane_at = out->size();
+    if (try_zstd) {
+      size = compress(plane, out);
+      if (size == 0) return make_error("zstd compression failed");
+      if (size >= n) {
+        out->resize(plane_at);
+        size = n;
+      }
+    }
+    if (size == n) out->insert(out->end(), plane.begin(), plane.end());
+    const auto s32 = static_cast<uint32_t>(size);
+    std::memcpy(out->data() + at + 4 * b, &s32, 4);  // little-endian hosts only (format.h)
+  }
+  if (out->size() - at >= raw.size()) return store_raw();
+  return Codec::kPlanes;
 }
 
 // ---- Decoder ----
@@ -166,8 +199,9 @@ Status Decoder::decode(Codec codec, Precision p, std::span<const uint8_t> stored
     std::memcpy(raw->data(), stored.data(), raw_size);
     return ok_status();
   }
+  if (codec == Codec::kPlanes) return decode_planes(p, stored, raw_size, raw, what);
   if (codec != Codec::kZstd && codec != Codec::kZstdShuffle) {
-    return make_error("{}: unknown codec {}, expected 0, 1 or 2", what, static_cast<int>(codec));
+    return make_error("{}: unknown codec {}, expected 0, 1, 2 or 3", what, static_cast<int>(codec));
   }
   const unsigned long long content = ZSTD_getFrameContentSize(stored.data(), stored.size());
   if (content != ZSTD_CONTENTSIZE_UNKNOWN && content != raw_size) {
@@ -187,6 +221,48 @@ Status Decoder::decode(Codec codec, Precision p, std::span<const uint8_t> stored
     return make_error("{}: decompressed to {} bytes, expected {}", what, n, raw_size);
   }
   if (shuffled) unshuffle(shuffled_.data(), raw_size / width, width, raw->data());
+  return ok_status();
+}
+
+Status Decoder::decode_planes(Precision p, std::span<const uint8_t> stored, uint32_t raw_size,
+                              std::vector<uint8_t>* raw, const std::string& what) {
+  const size_t width = dtype_size(p);
+  if (width < 2 || raw_size % width != 0) {
+    return make_error("{}: byte planes (codec 3) of {} bytes of {}-byte values", what, raw_size, width);
+  }
+  const size_t n = raw_size / width;
+  const size_t header = 4 * width;
+  if (stored.size() < header) {
+    return make_error("{}: byte-plane payload of {} bytes, shorter than its {}-byte header", what, stored.size(),
+                      header);
+  }
+  uint32_t sizes[4];
+  uint64_t total = header;
+  for (size_t b = 0; b < width; ++b) {
+    std::memcpy(&sizes[b], stored.data() + 4 * b, 4);
+    if (sizes[b] > n) return make_error("{}: byte plane {} stored in {} bytes, more than its {}", what, b, sizes[b], n);
+    total += sizes[b];
+  }
+  if (total != stored.size()) {
+    return make_error("{}: byte planes add up to {} bytes, the payload has {}", what, total, stored.size());
+  }
+  raw->resize(raw_size);
+  shuffled_.resize(raw_size);
+  const uint8_t* src = stored.data() + header;
+  for (size_t b = 0; b < width; ++b) {
+    uint8_t* dst = shuffled_.data() + b * n;
+    if (sizes[b] == n) {
+      std::memcpy(dst, src, n);
+    } else {
+      const size_t got = ZSTD_decompressDCtx(static_cast<ZSTD_DCtx*>(dctx_), dst, n, src, sizes[b]);
+      if (ZSTD_isError(got)) {
+        return make_error("{}: zstd decompression of byte plane {} failed: {}", what, b, ZSTD_getErrorName(got));
+      }
+      if (got != n) return make_error("{}: byte plane {} decompressed to {} bytes, expected {}", what, b, got, n);
+    }
+    src += sizes[b];
+  }
+  unshuffle(shuffled_.data(), n, width, raw->data());
   return ok_status();
 }
 

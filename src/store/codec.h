@@ -2,9 +2,19 @@
 //
 // A block's raw payload is the lower triangle of its rows, row after row: row i keeps
 // keys 0..i, as dtype values (f32: the float bits; f16: IEEE half, round to nearest
-// even; u8: round(p * 255), read back as q / 255). The stored payload is one zstd frame
-// of that (optionally with the bytes of each value split into planes first, which
-// groups the slowly varying exponent bytes), or the raw bytes when zstd does not help.
+// even; u8: round(p * 255), read back as q / 255).
+//
+// Stored payloads (format::Codec). The encoder writes u8 as one zstd frame (codec 1) and
+// f16 / f32 as byte planes (codec 3): byte b of every value together, plane by plane, the
+// planes that hold exponent bits (slowly varying) compressed, the low mantissa planes of
+// spread-out probabilities (noise: zstd spends time and gains nothing) kept raw when a
+// sample of the plane does not compress. Anything that zstd does not shrink is stored raw
+// (codec 0). Codec 2 (one zstd frame of all the planes) is what earlier versions wrote;
+// readers decode every codec.
+//
+//   codec 3: u32 size[width] (little-endian), then each plane's bytes: plane b holds
+//            byte b of each of the n = raw_size / width values; size[b] == n: stored
+//            raw, size[b] < n: one zstd frame of the n bytes.
 #pragma once
 
 #include <cstdint>
@@ -47,9 +57,12 @@ class Encoder {
   Result<format::Codec> encode(Precision p, std::span<const uint8_t> raw, std::vector<uint8_t>* out);
 
  private:
+  size_t compress(std::span<const uint8_t> in, std::vector<uint8_t>* out);
+
   void* cctx_;  // ZSTD_CCtx
   int level_;
-  std::vector<uint8_t> shuffled_;
+  std::vector<uint8_t> shuffled_;  // (width, n) the byte planes
+  std::vector<uint8_t> probe_;     // a plane sample's zstd frame
 };
 
 // Decompresses stored payloads; one per read() call (not thread-safe).
@@ -65,6 +78,9 @@ class Decoder {
                 uint32_t raw_size, std::vector<uint8_t>* raw, const std::string& what);
 
  private:
+  Status decode_planes(Precision p, std::span<const uint8_t> stored, uint32_t raw_size, std::vector<uint8_t>* raw,
+                       const std::string& what);
+
   void* dctx_;  // ZSTD_DCtx
   std::vector<uint8_t> shuffled_;
 };

@@ -68,6 +68,7 @@ enum class Codec : uint8_t {
   kRaw = 0,          // payload = the raw values
   kZstd = 1,         // payload = one zstd frame of the raw values
   kZstdShuffle = 2,  // one zstd frame of the raw values with their bytes split into planes
+  kPlanes = 3,       // the byte planes apart, each raw or its own zstd frame (codec.h)
 };
 
 inline constexpr uint8_t kTokenGenerated = 1;  // RecordHeader::flags of a token record

@@ -5,6 +5,10 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <utility>
+#include <vector>
+
+#include <zstd.h>
 
 #include "attnscope/quant.h"
 #include "store/codec.h"
@@ -117,7 +121,13 @@ TEST(Codec, GarbageIsAnErrorNotACrash) {
     if (junk.size() >= 4 && i % 2 == 0) {  // a zstd magic number, to get past the first check
       junk[0] = 0x28, junk[1] = 0xB5, junk[2] = 0x2F, junk[3] = 0xFD;
     }
-    const auto codec = static_cast<format::Codec>(1 + i % 2);
+    const auto codec = static_cast<format::Codec>(1 + i % 3);
+    if (codec == format::Codec::kPlanes && junk.size() >= 8 && i % 2 == 1) {
+      // Plane sizes that add up, so that the frames themselves are garbage.
+      const uint32_t a = static_cast<uint32_t>(junk.size() - 8) / 2, b = static_cast<uint32_t>(junk.size() - 8) - a;
+      std::memcpy(junk.data(), &a, 4);
+      std::memcpy(junk.data() + 4, &b, 4);
+    }
     auto st = dec.decode(codec, Precision::kF16, junk, 128, &out, "blk");
     EXPECT_FALSE(st.ok());
   }
@@ -126,7 +136,81 @@ TEST(Codec, GarbageIsAnErrorNotACrash) {
   EXPECT_EQ(st.error().message, "blk: raw payload of 3 bytes, expected 4");
   st = dec.decode(static_cast<format::Codec>(9), Precision::kU8, std::vector<uint8_t>(3), 3, &out, "blk");
   ASSERT_FALSE(st.ok());
-  EXPECT_EQ(st.error().message, "blk: unknown codec 9, expected 0, 1 or 2");
+  EXPECT_EQ(st.error().message, "blk: unknown codec 9, expected 0, 1, 2 or 3");
+  // Byte planes whose sizes do not add up, or that claim more than a plane holds.
+  std::vector<uint8_t> planes(4 + 4 + 10, 0);
+  const uint32_t five = 5, six = 6, nine = 9;
+  std::memcpy(planes.data(), &five, 4);
+  std::memcpy(planes.data() + 4, &six, 4);
+  st = dec.decode(format::Codec::kPlanes, Precision::kF16, planes, 20, &out, "blk");
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "blk: byte planes add up to 19 bytes, the payload has 18");
+  std::memcpy(planes.data() + 4, &nine, 4);
+  std::memcpy(planes.data(), &nine, 4);
+  st = dec.decode(format::Codec::kPlanes, Precision::kF16, planes, 16, &out, "blk");
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "blk: byte plane 0 stored in 9 bytes, more than its 8");
+  st = dec.decode(format::Codec::kPlanes, Precision::kU8, planes, 16, &out, "blk");
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "blk: byte planes (codec 3) of 16 bytes of 1-byte values");
+}
+
+// f16 values of spread-out probabilities: the low (mantissa) plane is noise and stored
+// raw, the exponent plane compressed; near-uniform rows compress in both planes. Either
+// way the payload decodes to the same bytes, and its layout is the documented one.
+TEST(Codec, BytePlanesKeepNoiseRawAndCompressTheRest) {
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  const size_t n = 20000;
+  for (const bool spread : {true, false}) {
+    SCOPED_TRACE(spread ? "spread" : "near-uniform");
+    std::vector<float> values(n);
+    for (auto& v : values) v = spread ? u(rng) * u(rng) * 0.01f : 0.001f * (1.0f + 0.0001f * u(rng));
+    std::vector<uint8_t> raw(n * 2);
+    encode_values(Precision::kF16, values.data(), n, raw.data());
+    Encoder enc(1);
+    std::vector<uint8_t> stored = {0x11};  // appended after what is there
+    auto codec = enc.encode(Precision::kF16, raw, &stored);
+    ASSERT_TRUE(codec.ok());
+    ASSERT_EQ(*codec, format::Codec::kPlanes);
+    ASSERT_EQ(stored[0], 0x11);
+    uint32_t size[2];
+    std::memcpy(size, stored.data() + 1, 8);
+    ASSERT_EQ(stored.size(), 1 + 8 + size[0] + size[1]);
+    EXPECT_LT(size[1], n);  // the exponent plane shrinks
+    if (spread) {
+      ASSERT_EQ(size[0], n);  // raw: byte 0 of every value, in order
+      for (size_t i = 0; i < n; ++i) ASSERT_EQ(stored[9 + i], raw[2 * i]) << i;
+    } else {
+      EXPECT_LT(size[0], n);
+    }
+    Decoder dec;
+    std::vector<uint8_t> back;
+    const std::span<const uint8_t> payload(stored.data() + 1, stored.size() - 1);
+    ASSERT_TRUE(dec.decode(*codec, Precision::kF16, payload, static_cast<uint32_t>(raw.size()), &back, "t").ok());
+    EXPECT_EQ(back, raw);
+  }
+}
+
+// Runs written before the byte planes (codec 2: one zstd frame of all the planes; codec
+// 1: one frame of the values) still read back.
+TEST(Codec, EarlierCodecsStillDecode) {
+  std::mt19937 rng(4);
+  std::vector<uint8_t> raw(2 * 3000);
+  for (size_t i = 0; i < raw.size(); ++i) raw[i] = static_cast<uint8_t>(i % 2 ? 0x20 + rng() % 4 : rng());
+  std::vector<uint8_t> planes(raw.size());
+  for (size_t i = 0; i < raw.size() / 2; ++i) {
+    planes[i] = raw[2 * i];
+    planes[raw.size() / 2 + i] = raw[2 * i + 1];
+  }
+  for (const auto& [codec, input] : {std::pair{format::Codec::kZstdShuffle, planes}, std::pair{format::Codec::kZstd, raw}}) {
+    std::vector<uint8_t> frame(ZSTD_compressBound(input.size()));
+    frame.resize(ZSTD_compress(frame.data(), frame.size(), input.data(), input.size(), 3));
+    Decoder dec;
+    std::vector<uint8_t> back;
+    ASSERT_TRUE(dec.decode(codec, Precision::kF16, frame, static_cast<uint32_t>(raw.size()), &back, "t").ok());
+    EXPECT_EQ(back, raw) << static_cast<int>(codec);
+  }
 }
 
 }  // namespace
