@@ -152,16 +152,22 @@ Result<Codec> Encoder::encode(Precision p, std::span<const uint8_t> raw, std::ve
     if (n == 0) return make_error("zstd compression failed");
     return n >= raw.size() ? store_raw() : Codec::kZstd;
   }
-  // Byte planes: a header of plane sizes, then the planes.
   const size_t n = raw.size() / width;
   shuffled_.resize(raw.size());
   shuffle(raw.data(), n, width, shuffled_.data());
+  if (n <= kProbeBytes) {
+    // A small block (a decoded token's row): one frame of all the planes (codec 2), as
+    // a zstd call's fixed cost would outweigh what keeping a plane raw saves.
+    const size_t size = compress(shuffled_, out);
+    if (size == 0) return make_error("zstd compression failed");
+    return size >= raw.size() ? store_raw() : Codec::kZstdShuffle;
+  }
+  // Byte planes: a header of plane sizes, then the planes.
   out->resize(at + 4 * width);
   for (size_t b = 0; b < width; ++b) {
     const std::span<const uint8_t> plane(shuffled_.data() + b * n, n);
     size_t size = n;  // raw unless zstd shrinks it
-    const bool exponent = b + 1 == width;  // the top byte: sign and exponent bits
-    bool try_zstd = exponent || n <= kProbeBytes;
+    bool try_zstd = b + 1 == width;  // the top byte: sign and exponent bits
     if (!try_zstd) {
       const size_t probe = compress(plane.first(kProbeBytes), &probe_);
       probe_.clear();

@@ -5,12 +5,13 @@
 // even; u8: round(p * 255), read back as q / 255).
 //
 // Stored payloads (format::Codec). The encoder writes u8 as one zstd frame (codec 1) and
-// f16 / f32 as byte planes (codec 3): byte b of every value together, plane by plane, the
-// planes that hold exponent bits (slowly varying) compressed, the low mantissa planes of
-// spread-out probabilities (noise: zstd spends time and gains nothing) kept raw when a
-// sample of the plane does not compress. Anything that zstd does not shrink is stored raw
-// (codec 0). Codec 2 (one zstd frame of all the planes) is what earlier versions wrote;
-// readers decode every codec.
+// f16 / f32 as byte planes (byte b of every value together): blocks of more than 4,096
+// values as separate planes (codec 3), the top plane (sign and exponent bits, slowly
+// varying) compressed, a lower plane kept raw when a sample of it does not compress (the
+// low mantissa bytes of spread-out probabilities are noise: zstd would spend time and
+// gain nothing); smaller blocks as one zstd frame of all the planes (codec 2, what
+// earlier versions wrote for every block). Anything that zstd does not shrink is stored
+// raw (codec 0). Readers decode every codec.
 //
 //   codec 3: u32 size[width] (little-endian), then each plane's bytes: plane b holds
 //            byte b of each of the n = raw_size / width values; size[b] == n: stored

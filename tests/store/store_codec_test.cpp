@@ -189,6 +189,13 @@ TEST(Codec, BytePlanesKeepNoiseRawAndCompressTheRest) {
     const std::span<const uint8_t> payload(stored.data() + 1, stored.size() - 1);
     ASSERT_TRUE(dec.decode(*codec, Precision::kF16, payload, static_cast<uint32_t>(raw.size()), &back, "t").ok());
     EXPECT_EQ(back, raw);
+    // A block of at most 4,096 values (a decoded row) is one frame of both planes.
+    std::vector<uint8_t> small;
+    auto small_codec = enc.encode(Precision::kF16, std::span<const uint8_t>(raw).first(2 * 4096), &small);
+    ASSERT_TRUE(small_codec.ok());
+    EXPECT_EQ(*small_codec, format::Codec::kZstdShuffle);
+    ASSERT_TRUE(dec.decode(*small_codec, Precision::kF16, small, 2 * 4096, &back, "t").ok());
+    EXPECT_TRUE(std::equal(back.begin(), back.end(), raw.begin()));
   }
 }
 
