@@ -385,8 +385,8 @@ class Bench:
         """What transformers loads: with --hf-load safetensors (default) a Hugging Face
         directory next to the staged GGUF, made from it once by transformers' own GGUF
         loader (hf_attention_bench.py --save-dir) and kept while it is newer than the GGUF;
-        with --hf-load gguf the GGUF itself. Returns the script's arguments, or None when
-        the conversion failed."""
+        with --hf-load gguf the GGUF itself. Returns (the script's arguments, None), or
+        (None, (exit code, stderr path)) when the conversion failed."""
         if self.args.hf_load == "gguf":
             return ["--gguf", model_c], None
         dir_c = f"{self.peers.cdir}/hf-{base['model']}-{base['weights']}"

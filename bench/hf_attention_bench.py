@@ -15,9 +15,9 @@ process are measured from outside (/usr/bin/time) by capture_bench.sh.
 
 Runs where transformers and torch are installed (the peers chroot, see
 ../shared/peers/setup.sh); transformers' GGUF loader supports the llama, qwen2 and qwen3
-architectures among others. Needs memory for the weights in --dtype plus, during loading,
-their dequantized float32 copy, plus the attentions: layers x heads x (prompt + generated)^2
-values at --dtype.
+architectures among others. Needs memory for the weights in --dtype (with --gguf, plus
+their dequantized float32 copy while loading), plus the attentions: layers x heads x
+(prompt + generated)^2 values at --dtype.
 
 usage: hf_attention_bench.py --gguf MODEL.gguf --save-dir DIR          # convert once
        hf_attention_bench.py --model-dir DIR --token-ids 72,101,108 [-n 64] [-t THREADS]
