@@ -46,7 +46,11 @@ void encode_triangle(Precision p, const float* rows, int64_t stride, int32_t row
 // Converts n values of raw (a decoded payload), starting at value index first, to float.
 void decode_values(Precision p, const uint8_t* raw, uint64_t first, uint64_t n, float* out);
 
-// Compresses raw payloads; holds a zstd context (one per writer).
+// zstd level of the store's blocks: level 1 is the fastest that still compresses
+// probabilities' exponent bytes well (bench/store_bench.cpp).
+inline constexpr int kStoreZstdLevel = 1;
+
+// Compresses raw payloads; holds a zstd context (one per thread that encodes).
 class Encoder {
  public:
   explicit Encoder(int level);

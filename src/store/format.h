@@ -4,6 +4,7 @@
 // (static_asserts below pin every offset). Diagrams and rules: docs/store-format.md.
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -138,6 +139,14 @@ static_assert(offsetof(IndexEntry, offset) == 16);
 
 // ---- Shapes ----
 // Values stored for rows [row_begin, row_begin + n_rows): row i keeps keys 0..i.
+// Rows per attention block of a delivery whose rows hold n_keys values of `width` bytes
+// (the last row's): kMaxBlockRows, fewer when that would pass kMaxBlockRawBytes.
+constexpr int32_t block_rows(int64_t n_keys, uint64_t width) {
+  const uint64_t row_bytes = static_cast<uint64_t>(n_keys) * width;
+  const uint64_t by_bytes = row_bytes == 0 ? 1 : kMaxBlockRawBytes / row_bytes;
+  return static_cast<int32_t>(std::min<uint64_t>(kMaxBlockRows, std::max<uint64_t>(1, by_bytes)));
+}
+
 constexpr uint64_t triangle_values(int64_t row_begin, int64_t n_rows) {
   return static_cast<uint64_t>(n_rows * (row_begin + 1) + n_rows * (n_rows - 1) / 2);
 }

@@ -16,7 +16,6 @@ using format::RecordHeader;
 
 namespace {
 
-constexpr int kZstdLevel = 1;
 constexpr size_t kFlushBytes = 4u << 20;  // pending log bytes that trigger a write(2)
 constexpr size_t kIndexFlushEntries = 4096;
 
@@ -30,8 +29,7 @@ LogAppender::LogAppender(std::string dir, uint64_t run_uid, Precision precision,
       run_uid_(run_uid),
       precision_(precision),
       n_layers_(n_layers),
-      n_heads_(n_heads),
-      encoder_(kZstdLevel) {}
+      n_heads_(n_heads) {}
 
 LogAppender::~LogAppender() {
   close_fd(&log_fd_);
@@ -94,35 +92,40 @@ Status LogAppender::flush_index() {
 }
 
 // Completes the record at pending_[header_at..]: fills in h and copies it in front of
-// its payload, which is the rest of pending_.
+// its payload, which is the rest of pending_ (h.payload_checksum already set, or 0 to
+// compute it here).
 void LogAppender::seal_record(RecordHeader& h, size_t header_at) {
   const size_t payload_at = header_at + sizeof(RecordHeader);
   h.magic = format::kRecordMagic;
   h.stored_size = static_cast<uint32_t>(pending_.size() - payload_at);
-  h.payload_checksum = checksum64(pending_.data() + payload_at, h.stored_size);
+  if (h.payload_checksum == 0) h.payload_checksum = checksum64(pending_.data() + payload_at, h.stored_size);
   h.reserved = 0;
   h.header_checksum = checksum32(&h, offsetof(RecordHeader, header_checksum));
   std::memcpy(pending_.data() + header_at, &h, sizeof h);
 }
 
-// raw: the block's packed lower triangle, triangle_values(row_begin, n_rows) values
-// encoded in the run's precision.
-Status LogAppender::append_block(int32_t layer, int32_t head, int32_t row_begin, int32_t n_rows,
-                                 std::span<const uint8_t> raw) {
+// One block as the engine's threads encoded it (copy_rows in writer.cpp).
+Status LogAppender::append_block(int32_t layer, int32_t head, const EncodedHead& from, const EncodedBlock& b) {
+  if (b.offset + b.stored_size > from.bytes.size()) {
+    return make_error("{}: block of layer {} head {} rows {}+{} lies outside its buffer", log_path_, layer, head,
+                      b.row_begin, b.n_rows);
+  }
   const size_t header_at = pending_.size();
   pending_.resize(header_at + sizeof(RecordHeader));
-  ATTN_ASSIGN_OR_RETURN(const format::Codec codec, encoder_.encode(precision_, raw, &pending_));
+  pending_.insert(pending_.end(), from.bytes.begin() + static_cast<ptrdiff_t>(b.offset),
+                  from.bytes.begin() + static_cast<ptrdiff_t>(b.offset + b.stored_size));
   RecordHeader h{};
   h.kind = static_cast<uint8_t>(format::RecordKind::kAttention);
   h.dtype = static_cast<uint8_t>(precision_);
-  h.codec = static_cast<uint8_t>(codec);
+  h.codec = static_cast<uint8_t>(b.codec);
   h.layer = layer;
   h.head = head;
-  h.row_begin = row_begin;
-  h.n_rows = n_rows;
-  h.raw_size = static_cast<uint32_t>(raw.size());
+  h.row_begin = b.row_begin;
+  h.n_rows = b.n_rows;
+  h.raw_size = b.raw_size;
+  h.payload_checksum = b.checksum;
   seal_record(h, header_at);
-  index_pending_.push_back(IndexEntry{layer, head, row_begin, n_rows, log_size_ + header_at,
+  index_pending_.push_back(IndexEntry{layer, head, b.row_begin, b.n_rows, log_size_ + header_at,
                                       h.stored_size, h.raw_size});
   if (pending_.size() >= kFlushBytes) ATTN_RETURN_IF_ERROR(flush_log());
   if (index_pending_.size() >= kIndexFlushEntries) ATTN_RETURN_IF_ERROR(flush_index());
@@ -130,25 +133,19 @@ Status LogAppender::append_block(int32_t layer, int32_t head, int32_t row_begin,
 }
 
 Status LogAppender::append_rows(const RowsJob& job) {
-  // Blocks of at most kMaxBlockRows rows and kMaxBlockRawBytes decoded bytes, in the
-  // order (row block, head).
-  const int64_t n_keys = int64_t{job.q_begin} + job.n_rows;
-  const uint64_t row_bytes = static_cast<uint64_t>(n_keys) * dtype_size(precision_);
-  const auto byte_rows = static_cast<int32_t>(std::max<uint64_t>(1, format::kMaxBlockRawBytes / row_bytes));
-  const int32_t block_rows = std::min(format::kMaxBlockRows, byte_rows);
-  const size_t width = dtype_size(precision_);
-  const uint64_t head_values = format::triangle_values(job.q_begin, job.n_rows);
-  if (job.raw.size() != job.n_heads * head_values * width) {
-    return make_error("{}: attention rows of layer {} hold {} bytes, expected {}", log_path_, job.layer,
-                      job.raw.size(), job.n_heads * head_values * width);
+  if (!job.error.empty()) {
+    return make_error("{}: cannot encode the attention of layer {}: {}", log_path_, job.layer, job.error);
   }
-  for (int32_t r0 = 0; r0 < job.n_rows; r0 += block_rows) {
-    const int32_t nb = std::min(block_rows, job.n_rows - r0);
-    const uint64_t block_at = format::triangle_values(job.q_begin, r0);  // rows before r0
-    const uint64_t block_values = format::triangle_values(job.q_begin + r0, nb);
-    for (int32_t h = 0; h < job.n_heads; ++h) {
-      const uint8_t* raw = job.raw.data() + (uint64_t(h) * head_values + block_at) * width;
-      ATTN_RETURN_IF_ERROR(append_block(job.layer, h, job.q_begin + r0, nb, {raw, block_values * width}));
+  // The blocks in the order (row block, head); every head has the same blocks.
+  const size_t n_blocks = job.heads.empty() ? 0 : job.heads[0].blocks.size();
+  for (const EncodedHead& head : job.heads) {
+    if (head.blocks.size() != n_blocks) {
+      return make_error("{}: the heads of layer {} were cut into different blocks", log_path_, job.layer);
+    }
+  }
+  for (size_t b = 0; b < n_blocks; ++b) {
+    for (size_t h = 0; h < job.heads.size(); ++h) {
+      ATTN_RETURN_IF_ERROR(append_block(job.layer, static_cast<int32_t>(h), job.heads[h], job.heads[h].blocks[b]));
     }
   }
   return flush_log();

@@ -42,8 +42,7 @@ class LogAppender {
  private:
   Status append_rows(const RowsJob& job);
   Status append_token(const TokenJob& job);
-  Status append_block(int32_t layer, int32_t head, int32_t row_begin, int32_t n_rows,
-                      std::span<const uint8_t> raw);
+  Status append_block(int32_t layer, int32_t head, const EncodedHead& from, const EncodedBlock& b);
   void seal_record(format::RecordHeader& h, size_t header_at);
   Status flush_log();
   Status flush_index();
@@ -56,7 +55,6 @@ class LogAppender {
   int index_fd_ = -1;
   uint64_t log_size_ = 0;  // bytes handed to write(2)
 
-  Encoder encoder_;
   std::vector<uint8_t> pending_;  // records not yet written (< kFlushBytes + one block)
   std::vector<format::IndexEntry> index_pending_;
   uint64_t index_entries_ = 0;

@@ -10,7 +10,11 @@
 namespace attnscope::store {
 
 uint64_t job_bytes(const WriteJob& job) {
-  if (const auto* rows = std::get_if<RowsJob>(&job)) return rows->raw.size();
+  if (const auto* rows = std::get_if<RowsJob>(&job)) {
+    uint64_t bytes = 0;
+    for (const EncodedHead& h : rows->heads) bytes += h.bytes.size() + h.blocks.size() * sizeof(EncodedBlock);
+    return bytes;
+  }
   return std::get<TokenJob>(job).token.text.size();
 }
 

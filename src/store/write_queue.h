@@ -10,26 +10,46 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <variant>
 #include <vector>
 
 #include "attnscope/result.h"
 #include "attnscope/store.h"
+#include "store/format.h"
 
 namespace attnscope::store {
 
-// One engine delivery, reduced to the values the log stores.
+// One stored attention block of a head (format.h, RecordHeader): its payload is bytes
+// [offset, offset + stored_size) of the head's buffer.
+struct EncodedBlock {
+  int32_t row_begin = 0;
+  int32_t n_rows = 0;
+  format::Codec codec = format::Codec::kRaw;
+  uint32_t raw_size = 0;
+  uint32_t stored_size = 0;
+  uint64_t offset = 0;
+  uint64_t checksum = 0;  // checksum64 of the payload
+};
+struct EncodedHead {
+  std::vector<uint8_t> bytes;  // the payloads of its blocks, in row order
+  std::vector<EncodedBlock> blocks;
+};
+
+// One engine delivery, reduced to what the log stores: per head, its rows q_begin..
+// (row r keeping keys 0..r; the engine's zeros above the diagonal are dropped) in the
+// run's precision, cut into blocks (format::block_rows) and compressed and checksummed
+// when handed over, on the engine's threads (AttentionRows::for_ranges): the writer
+// thread only appends and writes, so on a machine with no core to spare it does not
+// preempt the engine, and on one with many the compression is spread over all of them.
 struct RowsJob {
   int32_t layer = 0;
   int32_t n_heads = 0;
   int32_t q_begin = 0;
   int32_t n_rows = 0;
-  // (n_heads, triangle_values(q_begin, n_rows)) values in the run's precision
-  // (encode_triangle): per head, rows q_begin.. packed, row r keeping its keys 0..r only
-  // (the engine's zeros above the diagonal are not copied). Encoded when handed over, so
-  // that the queue holds half (f16) or a quarter (u8) of the f32 bytes.
-  std::vector<uint8_t> raw;
+  std::vector<EncodedHead> heads;  // (n_heads), every head cut into the same blocks
+  std::string error;               // why encoding failed (reported by the writer thread)
 };
 
 // One generated token record, at `position` in the sequence.

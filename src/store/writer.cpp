@@ -9,9 +9,11 @@
 #include <cerrno>
 #include <chrono>
 #include <filesystem>
+#include <mutex>
 #include <random>
 
 #include "attnscope/store.h"
+#include "store/checksum.h"
 #include "store/codec.h"
 #include "store/file_util.h"
 #include "store/log_appender.h"
@@ -135,16 +137,40 @@ struct RunWriter::Impl {
 
 namespace {
 
-// The stored part of a delivery, encoded in precision p: each head's rows, keys 0..own
-// position only. The heads are encoded in parallel on the engine's threads.
+// The stored part of a delivery (RowsJob): each head's rows in precision p, keys 0..own
+// position only, cut into blocks, compressed and checksummed, the heads in parallel on
+// the engine's threads.
 RowsJob copy_rows(const AttentionRows& r, Precision p) {
-  RowsJob job{r.layer, r.n_heads, r.q_begin, r.n_rows, {}};
-  const size_t head_bytes = format::triangle_values(r.q_begin, r.n_rows) * dtype_size(p);
-  job.raw.resize(static_cast<size_t>(r.n_heads) * head_bytes);
+  RowsJob job{r.layer, r.n_heads, r.q_begin, r.n_rows, std::vector<EncodedHead>(static_cast<size_t>(r.n_heads)), {}};
+  const size_t width = dtype_size(p);
+  const int32_t block_rows = format::block_rows(r.n_keys, width);
+  std::mutex error_mutex;
   r.for_ranges(r.n_heads, [&](int64_t begin, int64_t end) {
+    // One zstd context and one triangle buffer per thread, kept for the next delivery.
+    thread_local Encoder encoder(kStoreZstdLevel);
+    thread_local std::vector<uint8_t> raw;  // (triangle_values(q_begin, n_rows) * width) one head's rows
+    raw.resize(format::triangle_values(r.q_begin, r.n_rows) * width);
     for (int64_t h = begin; h < end; ++h) {
-      encode_triangle(p, r.probs + h * r.n_rows * r.n_keys, r.n_keys, r.q_begin, r.n_rows,
-                         job.raw.data() + static_cast<size_t>(h) * head_bytes);
+      encode_triangle(p, r.probs + h * r.n_rows * r.n_keys, r.n_keys, r.q_begin, r.n_rows, raw.data());
+      EncodedHead& out = job.heads[static_cast<size_t>(h)];
+      for (int32_t r0 = 0; r0 < r.n_rows; r0 += block_rows) {
+        EncodedBlock b;
+        b.row_begin = r.q_begin + r0;
+        b.n_rows = std::min(block_rows, r.n_rows - r0);
+        const uint64_t at = format::triangle_values(r.q_begin, r0) * width;  // the rows before r0
+        b.raw_size = static_cast<uint32_t>(format::triangle_values(b.row_begin, b.n_rows) * width);
+        b.offset = out.bytes.size();
+        auto codec = encoder.encode(p, {raw.data() + at, b.raw_size}, &out.bytes);
+        if (!codec.ok()) {
+          std::lock_guard lock(error_mutex);
+          if (job.error.empty()) job.error = codec.error().message;
+          return;
+        }
+        b.codec = *codec;
+        b.stored_size = static_cast<uint32_t>(out.bytes.size() - b.offset);
+        b.checksum = checksum64(out.bytes.data() + b.offset, b.stored_size);
+        out.blocks.push_back(b);
+      }
     }
   });
   return job;

@@ -8,10 +8,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <tuple>
+#include <vector>
 
+#include "attnscope/quant.h"
+#include "store/codec.h"
 #include "store/format.h"
+#include "store/write_queue.h"
 #include "store/reader_internal.h"
 #include "store/store_test_util.h"
 
@@ -142,8 +147,30 @@ TEST(WriterThread, TheQueueNeverHoldsMoreThanItsBudgetOrOneLargerJob) {
   TempDir tmp;
   constexpr uint64_t kBudget = 20000;
   const WriterStats st = write_run(s, tmp.sub("run"), Precision::kF16, kBudget);
-  // Prefill rows 64..127 of 4 heads: triangle_values(64, 64) values each, queued as f16.
-  const uint64_t largest = 4 * format::triangle_values(64, 64) * sizeof(uint16_t);
+  // A job holds its heads' blocks as stored (f16, compressed) plus one descriptor per
+  // block; the largest is a 64-row prefill chunk of 4 heads (one block per head).
+  uint64_t largest = 0;
+  Encoder enc(kStoreZstdLevel);
+  for (int32_t l = 0; l < s.n_layers; ++l) {
+    for (int32_t q0 = 0; q0 < s.n_prompt; q0 += 64) {
+      const int32_t n = std::min(64, s.n_prompt - q0);
+      uint64_t job = 0;
+      for (int32_t h = 0; h < s.n_heads; ++h) {
+        std::vector<uint8_t> raw;
+        for (int32_t i = q0; i < q0 + n; ++i) {
+          for (int32_t j = 0; j <= i; ++j) {
+            const uint16_t v = quant::f32_to_f16(s.at(l, h, i, j));
+            raw.push_back(static_cast<uint8_t>(v & 0xFF));
+            raw.push_back(static_cast<uint8_t>(v >> 8));
+          }
+        }
+        std::vector<uint8_t> stored;
+        ASSERT_TRUE(enc.encode(Precision::kF16, raw, &stored).ok());
+        job += stored.size() + sizeof(EncodedBlock);
+      }
+      largest = std::max(largest, job);
+    }
+  }
   EXPECT_EQ(st.largest_job_bytes, largest);
   EXPECT_GT(largest, kBudget);
   EXPECT_LE(st.peak_bytes, std::max(kBudget, largest));
