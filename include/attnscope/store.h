@@ -79,12 +79,12 @@ std::string manifest_to_json(const RunManifest& m);
 Result<RunManifest> manifest_from_json(std::string_view json, const std::string& source);
 
 struct WriterOptions {
-  // Budget of the writer thread's queue: bytes of attention copied from the engine (f32
-  // lower triangles) and of token text, handed over and not yet written. A call that
-  // would exceed it blocks until the writer thread catches up (a single larger delivery
-  // is accepted alone). 64 MiB holds about four 64-row chunks of a 32-head model at
-  // 2048 positions.
-  // 0 = no thread: every call compresses and writes before it returns.
+  // Budget of the writer thread's queue: bytes of attention handed over (the deliveries'
+  // blocks as stored: compressed, in the run's precision) and of token text, not yet
+  // written. A call that would exceed it blocks until the writer thread catches up (a
+  // single larger delivery is accepted alone). 64 MiB holds about eight 64-row
+  // chunks of a 32-head model at 2048 positions in f16, however badly they compress.
+  // 0 = no thread: every call writes before it returns.
   uint64_t queue_bytes = 64ull << 20;
 };
 
@@ -101,10 +101,11 @@ struct WriterStats {
 
 // Writes a run directory. As an Observer it stores every attention block it receives.
 //
-// Threading: call it from one thread (the engine's). on_attention and
-// add_generated_token copy what they store into a bounded queue and return; a writer
-// thread compresses and appends it to the log in call order, so the log is byte for
-// byte what a synchronous writer (queue_bytes = 0) writes. status(), bytes_written(),
+// Threading: call it from one thread (the engine's). on_attention compresses what it
+// stores on the engine's threads (AttentionRows::for_ranges) and, like
+// add_generated_token, puts it into a bounded queue and returns; a writer thread
+// appends it to the log in call order, so the log is byte for byte what a synchronous
+// writer (queue_bytes = 0) writes. status(), bytes_written(),
 // checkpoint() and finish() first wait for the queue to drain; the destructor writes
 // what is queued, then joins the thread. A process killed outright loses at most the
 // queued jobs: the log still ends on whole records, in order.
