@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "attnscope/capture.h"
 #include "store/store_test_util.h"
@@ -14,16 +17,39 @@ namespace {
 
 using store::testing::TempDir;
 
-TEST(CaptureInterrupt, ACancelledCaptureStoresEveryRowItHandedToTheWriter) {
+// A tiny model of n_layers layers and context n_ctx, loaded, with its identity.
+struct Loaded {
+  std::shared_ptr<const Model> model;
+  store::ModelIdentity identity;
+};
+void load_tiny(int32_t n_layers, int32_t n_ctx, const std::string& name, Loaded* out) {
   testing::TinyModelSpec spec;
-  spec.n_layers = 3;
-  spec.n_ctx = 128;
-  auto path = testing::write_tiny_model(spec, "capture-interrupt");
+  spec.n_layers = n_layers;
+  spec.n_ctx = n_ctx;
+  auto path = testing::write_tiny_model(spec, name);
   ASSERT_TRUE(path.ok()) << path.error().message;
   auto model = Model::load(*path);
   ASSERT_TRUE(model.ok()) << model.error().message;
   auto identity = identify_model(**model);
   ASSERT_TRUE(identity.ok()) << identity.error().message;
+  *out = Loaded{std::move(*model), std::move(*identity)};
+}
+
+// Rows and keys [0, n) of every layer and head are the same in both runs.
+void expect_same_rows(const store::RunReader& got, const store::RunReader& want, int32_t n) {
+  for (int32_t l = 0; l < got.n_layers(); ++l) {
+    for (int32_t h = 0; h < got.n_heads(); ++h) {
+      auto a = got.read(l, h, {0, n}, {0, n});
+      auto b = want.read(l, h, {0, n}, {0, n});
+      ASSERT_TRUE(a.ok() && b.ok());
+      ASSERT_EQ(*a, *b) << "layer " << l << " head " << h;
+    }
+  }
+}
+
+TEST(CaptureInterrupt, ACancelledCaptureStoresEveryRowItHandedToTheWriter) {
+  Loaded m;
+  ASSERT_NO_FATAL_FAILURE(load_tiny(3, 128, "capture-interrupt", &m));
 
   TempDir tmp;
   CaptureRequest base;
@@ -36,7 +62,7 @@ TEST(CaptureInterrupt, ACancelledCaptureStoresEveryRowItHandedToTheWriter) {
 
   CaptureRequest full = base;
   full.run_dir = tmp.sub("full");
-  auto whole = capture(*model, *identity, full);
+  auto whole = capture(m.model, m.identity, full);
   ASSERT_TRUE(whole.ok()) << whole.error().message;
   auto ref = store::RunReader::open(full.run_dir);
   ASSERT_TRUE(ref.ok()) << ref.error().message;
@@ -48,7 +74,7 @@ TEST(CaptureInterrupt, ACancelledCaptureStoresEveryRowItHandedToTheWriter) {
     req.run_dir = tmp.sub(fmt::format("cancelled-{}", budget));
     req.cancel = &cancel;
     req.writer.queue_bytes = budget;
-    auto res = capture(*model, *identity, req, [&](const CaptureProgress& p) {
+    auto res = capture(m.model, m.identity, req, [&](const CaptureProgress& p) {
       if (std::string_view(p.phase) == "decode" && p.done == 6) cancel.store(true);
     });
     ASSERT_TRUE(res.ok()) << res.error().message;
@@ -63,14 +89,7 @@ TEST(CaptureInterrupt, ACancelledCaptureStoresEveryRowItHandedToTheWriter) {
     const int32_t n = 70 + 6;  // the 6th generated token is fed once more for its row
     ASSERT_EQ((*r)->manifest().tokens.size(), size_t(n));
     ASSERT_EQ((*r)->n_rows(), n);
-    for (int32_t l = 0; l < (*r)->n_layers(); ++l) {
-      for (int32_t h = 0; h < (*r)->n_heads(); ++h) {
-        auto got = (*r)->read(l, h, {0, n}, {0, n});
-        auto want = (*ref)->read(l, h, {0, n}, {0, n});
-        ASSERT_TRUE(got.ok() && want.ok());
-        ASSERT_EQ(*got, *want) << "layer " << l << " head " << h;
-      }
-    }
+    ASSERT_NO_FATAL_FAILURE(expect_same_rows(**r, **ref, n));
   }
 }
 
@@ -78,15 +97,8 @@ TEST(CaptureInterrupt, ACancelledCaptureStoresEveryRowItHandedToTheWriter) {
 // whole prompt: the run holds the rows of the batches evaluated, equal to a whole
 // capture's, and says it is incomplete.
 TEST(CaptureInterrupt, ACancelDuringThePromptStopsAfterTheCurrentBatch) {
-  testing::TinyModelSpec spec;
-  spec.n_layers = 2;
-  spec.n_ctx = 256;
-  auto path = testing::write_tiny_model(spec, "capture-interrupt-prompt");
-  ASSERT_TRUE(path.ok()) << path.error().message;
-  auto model = Model::load(*path);
-  ASSERT_TRUE(model.ok()) << model.error().message;
-  auto identity = identify_model(**model);
-  ASSERT_TRUE(identity.ok()) << identity.error().message;
+  Loaded m;
+  ASSERT_NO_FATAL_FAILURE(load_tiny(2, 256, "capture-interrupt-prompt", &m));
 
   TempDir tmp;
   CaptureRequest base;
@@ -99,7 +111,7 @@ TEST(CaptureInterrupt, ACancelDuringThePromptStopsAfterTheCurrentBatch) {
 
   CaptureRequest full = base;
   full.run_dir = tmp.sub("full");
-  ASSERT_TRUE(capture(*model, *identity, full).ok());
+  ASSERT_TRUE(capture(m.model, m.identity, full).ok());
   auto ref = store::RunReader::open(full.run_dir);
   ASSERT_TRUE(ref.ok()) << ref.error().message;
 
@@ -109,7 +121,7 @@ TEST(CaptureInterrupt, ACancelDuringThePromptStopsAfterTheCurrentBatch) {
   req.cancel = &cancel;
   std::vector<int32_t> prompt_done;
   bool decoded = false;
-  auto res = capture(*model, *identity, req, [&](const CaptureProgress& p) {
+  auto res = capture(m.model, m.identity, req, [&](const CaptureProgress& p) {
     if (std::string_view(p.phase) == "decode") decoded = true;
     if (std::string_view(p.phase) != "prefill") return;
     prompt_done.push_back(p.done);
@@ -125,14 +137,7 @@ TEST(CaptureInterrupt, ACancelDuringThePromptStopsAfterTheCurrentBatch) {
   EXPECT_FALSE((*r)->complete());
   EXPECT_EQ((*r)->manifest().stop_reason, "cancelled");
   ASSERT_EQ((*r)->n_rows(), 64);
-  for (int32_t l = 0; l < (*r)->n_layers(); ++l) {
-    for (int32_t h = 0; h < (*r)->n_heads(); ++h) {
-      auto got = (*r)->read(l, h, {0, 64}, {0, 64});
-      auto want = (*ref)->read(l, h, {0, 64}, {0, 64});
-      ASSERT_TRUE(got.ok() && want.ok());
-      ASSERT_EQ(*got, *want) << "layer " << l << " head " << h;
-    }
-  }
+  expect_same_rows(**r, **ref, 64);
 }
 
 }  // namespace
