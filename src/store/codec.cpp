@@ -124,14 +124,18 @@ void decode_values(Precision p, const uint8_t* raw, uint64_t first, uint64_t n, 
 Encoder::Encoder(int level) : cctx_(ZSTD_createCCtx()), level_(level) {}
 Encoder::~Encoder() { ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(cctx_)); }
 
-// Appends one zstd frame of `in` to out; returns its size (0 on a zstd error).
-size_t Encoder::compress(std::span<const uint8_t> in, std::vector<uint8_t>* out) {
+// Appends one zstd frame of `in` to out; returns its size.
+Result<size_t> Encoder::compress(std::span<const uint8_t> in, std::vector<uint8_t>* out) {
   const size_t at = out->size();
   out->resize(at + ZSTD_compressBound(in.size()));
   const size_t n = ZSTD_compressCCtx(static_cast<ZSTD_CCtx*>(cctx_), out->data() + at, out->size() - at, in.data(),
                                      in.size(), level_);
-  out->resize(ZSTD_isError(n) ? at : at + n);
-  return ZSTD_isError(n) ? 0 : n;
+  if (ZSTD_isError(n)) {
+    out->resize(at);
+    return make_error("zstd compression failed: {}", ZSTD_getErrorName(n));
+  }
+  out->resize(at + n);
+  return n;
 }
 
 // A plane whose first kProbeBytes do not shrink by a tenth is stored raw: the low
@@ -148,8 +152,7 @@ Result<Codec> Encoder::encode(Precision p, std::span<const uint8_t> raw, std::ve
     return Codec::kRaw;
   };
   if (width == 1) {
-    const size_t n = compress(raw, out);
-    if (n == 0) return make_error("zstd compression failed");
+    ATTN_ASSIGN_OR_RETURN(const size_t n, compress(raw, out));
     return n >= raw.size() ? store_raw() : Codec::kZstd;
   }
   const size_t n = raw.size() / width;
@@ -158,8 +161,7 @@ Result<Codec> Encoder::encode(Precision p, std::span<const uint8_t> raw, std::ve
   if (n <= kProbeBytes) {
     // A small block (a decoded token's row): one frame of all the planes (codec 2), as
     // a zstd call's fixed cost would outweigh what keeping a plane raw saves.
-    const size_t size = compress(shuffled_, out);
-    if (size == 0) return make_error("zstd compression failed");
+    ATTN_ASSIGN_OR_RETURN(const size_t size, compress(shuffled_, out));
     return size >= raw.size() ? store_raw() : Codec::kZstdShuffle;
   }
   // Byte planes: a header of plane sizes, then the planes.
@@ -169,14 +171,13 @@ Result<Codec> Encoder::encode(Precision p, std::span<const uint8_t> raw, std::ve
     size_t size = n;  // raw unless zstd shrinks it
     bool try_zstd = b + 1 == width;  // the top byte: sign and exponent bits
     if (!try_zstd) {
-      const size_t probe = compress(plane.first(kProbeBytes), &probe_);
+      ATTN_ASSIGN_OR_RETURN(const size_t probe, compress(plane.first(kProbeBytes), &probe_));
       probe_.clear();
-      try_zstd = probe != 0 && probe * 10 < kProbeBytes * 9;
+      try_zstd = probe * 10 < kProbeBytes * 9;
     }
     const size_t plane_at = out->size();
     if (try_zstd) {
-      size = compress(plane, out);
-      if (size == 0) return make_error("zstd compression failed");
+      ATTN_ASSIGN_OR_RETURN(size, compress(plane, out));
       if (size >= n) {
         out->resize(plane_at);
         size = n;

@@ -62,7 +62,7 @@ class Encoder {
   Result<format::Codec> encode(Precision p, std::span<const uint8_t> raw, std::vector<uint8_t>* out);
 
  private:
-  size_t compress(std::span<const uint8_t> in, std::vector<uint8_t>* out);
+  Result<size_t> compress(std::span<const uint8_t> in, std::vector<uint8_t>* out);
 
   void* cctx_;  // ZSTD_CCtx
   int level_;

@@ -91,14 +91,12 @@ Status LogAppender::flush_index() {
   return ok_status();
 }
 
-// Completes the record at pending_[header_at..]: fills in h and copies it in front of
-// its payload, which is the rest of pending_ (h.payload_checksum already set, or 0 to
-// compute it here).
+// Completes the record at pending_[header_at..]: fills in h (its payload_checksum is the
+// caller's) and copies it in front of its payload, which is the rest of pending_.
 void LogAppender::seal_record(RecordHeader& h, size_t header_at) {
   const size_t payload_at = header_at + sizeof(RecordHeader);
   h.magic = format::kRecordMagic;
   h.stored_size = static_cast<uint32_t>(pending_.size() - payload_at);
-  if (h.payload_checksum == 0) h.payload_checksum = checksum64(pending_.data() + payload_at, h.stored_size);
   h.reserved = 0;
   h.header_checksum = checksum32(&h, offsetof(RecordHeader, header_checksum));
   std::memcpy(pending_.data() + header_at, &h, sizeof h);
@@ -167,6 +165,7 @@ Status LogAppender::append_token(const TokenJob& job) {
   h.head = -1;
   h.row_begin = job.position;
   h.raw_size = static_cast<uint32_t>(sizeof p + token.text.size());
+  h.payload_checksum = checksum64(pending_.data() + header_at + sizeof h, h.raw_size);  // stored as is
   seal_record(h, header_at);
   return flush_log();
 }
